@@ -1,0 +1,126 @@
+"""Building an index: read -> clean -> split -> embed -> write, streaming the corpus."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.cleaning import CleanArticle, clean_article
+from indexer.corpus import CorpusError, CorpusReport, Problem, corpus_files, read_corpus
+from indexer.encoders import Encoder
+from indexer.splitting import Passage, SplitSettings, split_passages
+from indexer.store import IndexWriter
+
+log = logging.getLogger("dalil.indexer")
+
+_TITLE_MAX_CHARS = 200  # a title is context for each passage's embedding, not the passage itself
+
+
+@dataclass
+class BuildSummary:
+    index_dir: Path
+    version: str
+    articles: int
+    passages: int
+    seconds: float
+    problems: list[Problem] = field(default_factory=list)
+    skipped_articles: int = 0  # read, but nothing left after cleaning
+
+    @property
+    def passages_per_second(self) -> float:
+        return self.passages / self.seconds if self.seconds > 0 else 0.0
+
+
+def embedding_input(title: str, passage_text: str) -> str:
+    """What the encoder sees for a passage: headline, then passage (the usual title+text recipe)."""
+    title = title[:_TITLE_MAX_CHARS].strip()
+    return f"{title}\n{passage_text}" if title else passage_text
+
+
+def count_articles(path: Path) -> int | None:
+    """Articles in a corpus, for the progress bar (line count for JSONL)."""
+    import gzip
+
+    total = 0
+    for file in corpus_files(path):
+        if file.suffix == ".txt":
+            total += 1
+            continue
+        opener = gzip.open if file.name.endswith(".gz") else open
+        try:
+            with opener(file, "rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        except (OSError, EOFError):
+            return None
+    return total
+
+
+def split_settings_for(encoder: Encoder, requested: SplitSettings) -> SplitSettings:
+    """Leave room in the model's window for the title that is embedded with each passage."""
+    title_room = 64
+    fits = max(32, encoder.max_tokens - title_room)
+    if requested.max_tokens <= fits:
+        return requested
+    return SplitSettings(max_tokens=fits, min_tokens=min(requested.min_tokens, fits // 4),
+                         overlap_tokens=min(requested.overlap_tokens, fits // 4))
+
+
+def prepare_articles(
+    articles: Iterable, encoder: Encoder, settings: SplitSettings
+) -> Iterator[tuple[CleanArticle, list[Passage]]]:
+    for raw in articles:
+        article = clean_article(raw)
+        passages = split_passages(article.text, article.paragraphs, encoder.count_tokens, settings)
+        yield article, passages
+
+
+def build_index(
+    corpus: Path,
+    out: Path,
+    encoder: Encoder,
+    settings: SplitSettings = SplitSettings(),
+    batch_size: int = 64,
+    progress: bool = True,
+) -> BuildSummary:
+    """Index every readable article of `corpus` into a new version of `out`, then switch to it."""
+    started = time.perf_counter()
+    corpus = Path(corpus)
+    total = count_articles(corpus)  # raises CorpusError for an unreadable path before any work
+    settings = split_settings_for(encoder, settings)
+    writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)})
+    report = CorpusReport()
+    skipped = 0
+    try:
+        pending_ids: list[int] = []
+        pending_texts: list[str] = []
+        bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
+        with bar:
+            for article, passages in prepare_articles(read_corpus(corpus, report), encoder, settings):
+                bar.update(1)
+                if not passages:
+                    skipped += 1
+                    report.skip(article.article_id, None, "no content left after cleaning")
+                    continue
+                pending_ids += writer.add_article(article, passages)
+                pending_texts += [embedding_input(article.title, p.text) for p in passages]
+                if len(pending_texts) >= batch_size:
+                    writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
+                    pending_ids, pending_texts = [], []
+                bar.set_postfix(passages=writer.passages, refresh=False)
+            if pending_texts:
+                writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
+        if writer.articles == 0:
+            raise CorpusError(f"no article could be indexed from {corpus}; the existing index is unchanged")
+        final = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    seconds = time.perf_counter() - started
+    log.info("built %s: %d articles, %d passages in %.1fs", final, writer.articles, writer.passages, seconds)
+    return BuildSummary(Path(out), writer.version, writer.articles, writer.passages, seconds,
+                        report.problems, skipped)

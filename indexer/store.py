@@ -1,0 +1,361 @@
+"""The index on disk: one directory that holds immutable versions and a pointer to the live one.
+
+    INDEX_DIR/
+      CURRENT                      name of the live version (replaced atomically)
+      v20261122T040000Z-1234/      one complete, verified build
+        manifest.json              format version, encoder, counts, corpus fingerprint, creation time
+        vectors.faiss              L2-normalised vectors, inner product, ids = passage ids
+        passages.sqlite            articles and passages (offsets into the cleaned article text)
+
+A build writes a new version beside the live one and switches CURRENT only after the new version
+is complete, synced and re-read, so a crash mid-build leaves the old version serving. Readers open
+a version read-only and never see a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from indexer.cleaning import CleanArticle
+from indexer.splitting import Passage
+
+FORMAT_NAME = "dalil-index"
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+DATABASE = "passages.sqlite"
+DEFAULT_INDEX_DIR = Path("data/index")
+_KEEP_PREVIOUS_VERSIONS = 1  # one older version stays for rollback
+
+SCHEMA = """
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT, category TEXT, date TEXT, url TEXT, lang TEXT,
+    text TEXT NOT NULL,              -- the cleaned article; passage offsets point into it
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,          -- the FAISS id
+    article INTEGER NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,          -- [start, end) in articles.text, in characters
+    end INTEGER NOT NULL
+);
+CREATE INDEX passages_by_article ON passages(article, ordinal);
+-- Passage text is derived from the article (substr counts characters), so it is never stored twice.
+CREATE VIEW passage_rows AS
+    SELECT p.id AS passage_id, p.ordinal, p.start, p.end,
+           substr(a.text, p.start + 1, p.end - p.start) AS text,
+           a.article_id, a.title, a.source, a.category, a.date, a.url, a.lang
+    FROM passages p JOIN articles a ON a.id = p.article;
+"""
+
+
+class StoreError(Exception):
+    """The index cannot be opened or written."""
+
+
+class IndexNotFoundError(StoreError):
+    pass
+
+
+class IndexCorruptError(StoreError):
+    pass
+
+
+def content_hash(article: CleanArticle) -> str:
+    h = hashlib.sha256()
+    for part in (article.title, article.text, article.source, article.category, article.date, article.url):
+        h.update((part or "").encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+class IndexWriter:
+    """Writes one new version; `commit()` verifies it and makes it the live one."""
+
+    def __init__(self, root: Path, encoder_info: dict, settings: dict) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create index directory {self.root}: {exc.strerror}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"index directory is not writable: {self.root}")
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        self.version = f"v{stamp}-{os.getpid()}"
+        self.path = self.root / (self.version + ".partial")  # renamed when complete
+        self.path.mkdir()
+        self.encoder_info = encoder_info
+        self.settings = settings
+        self._db = sqlite3.connect(self.path / DATABASE)
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+        self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(encoder_info["dimension"])))
+        self._next_passage_id = 0
+        self._fingerprint: list[tuple[str, str]] = []
+        self.articles = 0
+        self.passages = 0
+
+    def add_article(self, article: CleanArticle, passages: Sequence[Passage]) -> list[int]:
+        """Store an article and its passages; returns the passage ids to attach vectors to."""
+        digest = content_hash(article)
+        cur = self._db.execute(
+            "INSERT INTO articles (article_id, title, source, category, date, url, lang, text, content_hash)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (article.article_id, article.title, article.source, article.category, article.date,
+             article.url, article.lang, article.text, digest),
+        )
+        ids = list(range(self._next_passage_id, self._next_passage_id + len(passages)))
+        self._next_passage_id += len(passages)
+        self._db.executemany(
+            "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
+            [(pid, cur.lastrowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages)],
+        )
+        self._fingerprint.append((article.article_id, digest))
+        self.articles += 1
+        self.passages += len(passages)
+        return ids
+
+    def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self) -> Path:
+        """Finish the files, verify them by re-opening, then switch CURRENT to this version."""
+        if self._vectors.ntotal != self.passages:
+            raise StoreError(f"internal error: {self._vectors.ntotal} vectors for {self.passages} passages")
+        self._db.commit()
+        self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db.close()
+        faiss.write_index(self._vectors, str(self.path / VECTORS))
+        (self.path / MANIFEST).write_text(json.dumps(self._manifest(), ensure_ascii=False, indent=2) + "\n")
+        for name in (DATABASE, VECTORS, MANIFEST):
+            _fsync_file(self.path / name)
+        final = self.root / self.version
+        os.rename(self.path, final)
+        _fsync_dir(self.root)
+        IndexVersion.open(final).close()  # verify before anyone is pointed at it
+        switch_current(self.root, self.version)
+        prune_versions(self.root)
+        return final
+
+    def _manifest(self) -> dict:
+        fingerprint = hashlib.sha256()
+        for article_id, digest in sorted(self._fingerprint):
+            fingerprint.update(f"{article_id}\x1f{digest}\n".encode())
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "encoder": self.encoder_info,
+            "counts": {"articles": self.articles, "passages": self.passages},
+            "corpus_fingerprint": fingerprint.hexdigest(),
+            "faiss": {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True},
+            "settings": self.settings,
+        }
+
+
+def switch_current(root: Path, version: str) -> None:
+    """Point CURRENT at `version` atomically (write a temp file, fsync, rename over)."""
+    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    with tmp.open("w") as fh:
+        fh.write(version + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / CURRENT)
+    _fsync_dir(root)
+
+
+def prune_versions(root: Path) -> None:
+    """Remove old versions beyond the rollback one, and debris of builds that died."""
+    live = read_current(root)
+    versions = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
+    complete = [p for p in versions if not p.name.endswith(".partial") and p.name != live]
+    for old in complete[: max(0, len(complete) - _KEEP_PREVIOUS_VERSIONS)]:
+        shutil.rmtree(old, ignore_errors=True)
+    for partial in (p for p in versions if p.name.endswith(".partial")):
+        if not _owned_by_live_process(partial.name):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _owned_by_live_process(name: str) -> bool:
+    try:
+        pid = int(name.removesuffix(".partial").rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_current(root: Path) -> str | None:
+    try:
+        return (root / CURRENT).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def resolve_version_dir(path: Path) -> Path:
+    """An index directory (with CURRENT) or a version directory (with a manifest) -> the version."""
+    path = Path(path)
+    if not path.exists():
+        raise IndexNotFoundError(f"no index at {path} (build one with: dalil index --out {path})")
+    if not path.is_dir():
+        raise IndexNotFoundError(f"not an index directory: {path}")
+    if (path / MANIFEST).is_file():
+        return path
+    current = read_current(path)
+    if current is None:
+        raise IndexNotFoundError(f"no index at {path}: it has no {CURRENT} file (build one with: dalil index)")
+    version = path / current
+    if not (version / MANIFEST).is_file():
+        raise IndexCorruptError(f"index at {path} is damaged: {CURRENT} names {current!r}, which is missing")
+    return version
+
+
+@dataclass
+class PassageRow:
+    passage_id: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    article_id: str
+    title: str
+    source: str | None
+    category: str | None
+    date: str | None
+    url: str | None
+    lang: str | None
+
+
+class IndexVersion:
+    """One version opened read-only: manifest, FAISS vectors and the SQLite rows."""
+
+    def __init__(self, path: Path, manifest: dict, vectors: faiss.Index, db: sqlite3.Connection) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.vectors = vectors
+        self.db = db
+
+    @classmethod
+    def open(cls, path: Path) -> IndexVersion:
+        path = resolve_version_dir(Path(path))
+        manifest = _read_manifest(path)
+        try:
+            vectors = faiss.read_index(str(path / VECTORS))
+        except RuntimeError as exc:
+            raise IndexCorruptError(f"index at {path} is damaged: cannot read {VECTORS}") from exc
+        db = _open_database_readonly(path / DATABASE)
+        version = cls(path, manifest, vectors, db)
+        version._check_counts()
+        return version
+
+    @property
+    def encoder_id(self) -> str:
+        return self.manifest["encoder"]["id"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["encoder"]["dimension"])
+
+    def _check_counts(self) -> None:
+        expected = self.manifest["counts"]["passages"]
+        try:
+            rows = self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"index at {self.path} is damaged: {DATABASE}: {exc}") from exc
+        if not (self.vectors.ntotal == rows == expected):
+            raise IndexCorruptError(
+                f"index at {self.path} is damaged: manifest says {expected} passages, "
+                f"{VECTORS} has {self.vectors.ntotal}, {DATABASE} has {rows}"
+            )
+        if self.vectors.d != self.dimension:
+            raise IndexCorruptError(f"index at {self.path} is damaged: vector dimension {self.vectors.d}")
+
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT passage_id, ordinal, start, end, text, article_id, title, source, category, date, url, lang"
+            f" FROM passage_rows WHERE passage_id IN ({marks})",
+            ids,
+        )
+        return {r[0]: PassageRow(*r) for r in rows}
+
+    def iter_articles(self) -> Iterator[tuple[str, str]]:
+        yield from self.db.execute("SELECT article_id, content_hash FROM articles ORDER BY id")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexCorruptError(f"index at {path} is damaged: unreadable {MANIFEST} ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise IndexCorruptError(f"{path} is not a dalil index ({MANIFEST} has no format {FORMAT_NAME!r})")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise StoreError(
+            f"index at {path} has format version {version}; this dalil reads up to {FORMAT_VERSION}. "
+            "Upgrade dalil or rebuild the index."
+        )
+    for key in ("encoder", "counts"):
+        if not isinstance(manifest.get(key), dict):
+            raise IndexCorruptError(f"index at {path} is damaged: {MANIFEST} lacks {key!r}")
+    return manifest
+
+
+def _open_database_readonly(file: Path) -> sqlite3.Connection:
+    if not file.is_file():
+        raise IndexCorruptError(f"index is damaged: {file} is missing")
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        db.execute("SELECT 1 FROM articles LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
+    return db
