@@ -66,8 +66,11 @@ def split_settings_for(encoder: Encoder, requested: SplitSettings) -> SplitSetti
     fits = max(32, encoder.max_tokens - title_room)
     if requested.max_tokens <= fits:
         return requested
-    return SplitSettings(max_tokens=fits, min_tokens=min(requested.min_tokens, fits // 4),
-                         overlap_tokens=min(requested.overlap_tokens, fits // 4))
+    return SplitSettings(
+        max_tokens=fits,
+        min_tokens=min(requested.min_tokens, fits // 4),
+        overlap_tokens=min(requested.overlap_tokens, fits // 4),
+    )
 
 
 def prepare_articles(
@@ -83,7 +86,7 @@ def build_index(
     corpus: Path,
     out: Path,
     encoder: Encoder,
-    settings: SplitSettings = SplitSettings(),
+    settings: SplitSettings | None = None,
     batch_size: int = 64,
     progress: bool = True,
 ) -> BuildSummary:
@@ -91,7 +94,7 @@ def build_index(
     started = time.perf_counter()
     corpus = Path(corpus)
     total = count_articles(corpus)  # raises CorpusError for an unreadable path before any work
-    settings = split_settings_for(encoder, settings)
+    settings = split_settings_for(encoder, settings or SplitSettings())
     writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)})
     report = CorpusReport()
     skipped = 0
@@ -122,5 +125,6 @@ def build_index(
         raise
     seconds = time.perf_counter() - started
     log.info("built %s: %d articles, %d passages in %.1fs", final, writer.articles, writer.passages, seconds)
-    return BuildSummary(Path(out), writer.version, writer.articles, writer.passages, seconds,
-                        report.problems, skipped)
+    return BuildSummary(
+        Path(out), writer.version, writer.articles, writer.passages, seconds, report.problems, skipped
+    )

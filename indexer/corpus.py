@@ -131,7 +131,9 @@ def _read_jsonl(file: Path, report: CorpusReport) -> Iterator[RawArticle]:
             if article is not None:
                 yield article
     except (OSError, EOFError, zlib.error) as exc:
-        report.skip(file, lineno + 1, f"file is truncated or corrupt ({exc}); the rest of the file is skipped")
+        report.skip(
+            file, lineno + 1, f"file is truncated or corrupt ({exc}); the rest of the file is skipped"
+        )
 
 
 def _parse_jsonl_record(raw: bytes, file: Path, lineno: int, report: CorpusReport) -> RawArticle | None:

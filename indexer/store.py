@@ -130,14 +130,23 @@ class IndexWriter:
         cur = self._db.execute(
             "INSERT INTO articles (article_id, title, source, category, date, url, lang, text, content_hash)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            (article.article_id, article.title, article.source, article.category, article.date,
-             article.url, article.lang, article.text, digest),
+            (
+                article.article_id,
+                article.title,
+                article.source,
+                article.category,
+                article.date,
+                article.url,
+                article.lang,
+                article.text,
+                digest,
+            ),
         )
         ids = list(range(self._next_passage_id, self._next_passage_id + len(passages)))
         self._next_passage_id += len(passages)
         self._db.executemany(
             "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
-            [(pid, cur.lastrowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages)],
+            [(pid, cur.lastrowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
         )
         self._fingerprint.append((article.article_id, digest))
         self.articles += 1
@@ -145,7 +154,9 @@ class IndexWriter:
         return ids
 
     def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        self._vectors.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        self._vectors.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -245,11 +256,18 @@ def resolve_version_dir(path: Path) -> Path:
         return path
     current = read_current(path)
     if current is None:
-        raise IndexNotFoundError(f"no index at {path}: it has no {CURRENT} file (build one with: dalil index)")
+        raise IndexNotFoundError(
+            f"no index at {path}: it has no {CURRENT} file (build one with: dalil index)"
+        )
     version = path / current
     if not (version / MANIFEST).is_file():
         raise IndexCorruptError(f"index at {path} is damaged: {CURRENT} names {current!r}, which is missing")
     return version
+
+
+_PASSAGE_COLUMNS = (
+    "passage_id, ordinal, start, end, text, article_id, title, source, category, date, url, lang"
+)
 
 
 @dataclass
@@ -318,8 +336,7 @@ class IndexVersion:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            "SELECT passage_id, ordinal, start, end, text, article_id, title, source, category, date, url, lang"
-            f" FROM passage_rows WHERE passage_id IN ({marks})",
+            f"SELECT {_PASSAGE_COLUMNS} FROM passage_rows WHERE passage_id IN ({marks})",
             ids,
         )
         return {r[0]: PassageRow(*r) for r in rows}

