@@ -136,7 +136,10 @@ class SentenceTransformerEncoder:
             spec.passage_prefix if spec.passage_prefix is not None else ("passage: " if e5_like else "")
         )
         self.model_id = "sentence-transformers:" + (_local_model_id(path) if path.is_dir() else name)
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension  # sentence-transformers < 6
+        )
+        self.dimension = int(dimension())
         window = int(self._model.max_seq_length or 512)
         self.max_tokens = window - 2 - self.count_tokens(self.passage_prefix)
 

