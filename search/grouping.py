@@ -1,0 +1,171 @@
+"""Article-level results: passages grouped by article, and near-duplicate stories collapsed.
+
+Two articles are treated as the same story when both their content words and their meaning agree:
+- TF-IDF cosine over light stems (IDF from the index's own passage frequencies) >= 0.20, and
+- cosine of their mean passage embeddings >= 0.95.
+Calibrated on 200 real tech-news articles (docs/relevance.md): re-reports of one story from two
+outlets scored 0.24-0.70 and 0.95-0.97, while the 99.9th percentile over all 19,900 article pairs was
+0.187 and 0.944; both thresholds sit just above it. Either signal alone merges different stories of
+one template (the seed articles are all "Egypt's minister meets a foreign counterpart" and score
+0.18-0.21 / 0.91-0.94 pairwise, so none of them is merged: too little to tell a story by). A story is also an event in time: two dated articles more than a week apart are never
+merged (two BBC/Sky reports of *different* asteroids passing Earth, four months apart, pass both
+similarity tests). The later-ranked duplicate is folded into the better-ranked article's `duplicates`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from indexer.arabic import tokens
+from indexer.lexical import STOPWORDS
+from indexer.store import IndexVersion
+
+MIN_TFIDF_COSINE = 0.20
+MIN_DENSE_COSINE = 0.95
+MAX_DAYS_APART = 7
+
+
+@dataclass
+class ArticleResult:
+    rank: int
+    score: float
+    article_id: str
+    title: str
+    source: str | None
+    date: str | None
+    url: str | None
+    best: object  # the best SearchHit of this article
+    passages: list = field(default_factory=list)  # further matching passages of the article
+    duplicates: list[dict] = field(default_factory=list)  # the same story from other articles
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k not in ("best", "passages")}
+        out["best"] = self.best.to_dict()
+        out["passages"] = [p.to_dict() for p in self.passages]
+        return out
+
+
+def group_by_article(hits: list) -> list[ArticleResult]:
+    """Passages (best first) -> articles in the order of their best passage."""
+    groups: dict[str, ArticleResult] = {}
+    for hit in hits:
+        group = groups.get(hit.article_id)
+        if group is None:
+            groups[hit.article_id] = ArticleResult(
+                rank=len(groups) + 1,
+                score=hit.score,
+                article_id=hit.article_id,
+                title=hit.title,
+                source=hit.source,
+                date=hit.date,
+                url=hit.url,
+                best=hit,
+            )
+        else:
+            group.passages.append(hit)
+    return list(groups.values())
+
+
+def collapse_duplicates(groups: list[ArticleResult], index: IndexVersion) -> list[ArticleResult]:
+    """Fold each article that repeats a better-ranked one's story into that one's `duplicates`."""
+    if len(groups) < 2:
+        return groups
+    ids = [g.article_id for g in groups]
+    lexical = _tfidf_vectors(index, ids)
+    dense = _mean_vectors(index, ids)
+    kept: list[ArticleResult] = []
+    for group in groups:
+        same = next(
+            (
+                k
+                for k in kept
+                if _close_in_time(k.date, group.date)
+                and _same_story(lexical, dense, k.article_id, group.article_id)
+            ),
+            None,
+        )
+        if same is None:
+            kept.append(group)
+        else:
+            same.duplicates.append(
+                {
+                    "article_id": group.article_id,
+                    "title": group.title,
+                    "source": group.source,
+                    "date": group.date,
+                    "url": group.url,
+                    "score": group.score,
+                }
+            )
+    for rank, group in enumerate(kept, start=1):
+        group.rank = rank
+    return kept
+
+
+def _close_in_time(a: str | None, b: str | None) -> bool:
+    if not a or not b:
+        return True  # undated articles are judged on their content alone
+    try:
+        return abs((dt.date.fromisoformat(a[:10]) - dt.date.fromisoformat(b[:10])).days) <= MAX_DAYS_APART
+    except ValueError:
+        return True
+
+
+def _same_story(lexical: dict, dense: dict, a: str, b: str) -> bool:
+    tfidf = sum(w * lexical[b].get(term, 0.0) for term, w in lexical[a].items())
+    return tfidf >= MIN_TFIDF_COSINE and float(dense[a] @ dense[b]) >= MIN_DENSE_COSINE
+
+
+def _tfidf_vectors(index: IndexVersion, article_ids: list[str]) -> dict[str, dict[str, float]]:
+    marks = ",".join("?" * len(article_ids))
+    texts = dict(
+        index.db.execute(
+            f"SELECT article_id, title || '\n' || text FROM articles WHERE article_id IN ({marks})",
+            article_ids,
+        )
+    )
+    terms = {
+        a: Counter(t.stem for t in tokens(texts[a]) if t.norm not in STOPWORDS and len(t.stem) > 1)
+        for a in article_ids
+    }
+    vocabulary = sorted({s for c in terms.values() for s in c})
+    passages = index.vectors.ntotal
+    df = (
+        dict(
+            index.db.execute(
+                f"SELECT term, doc FROM passages_vocab WHERE term IN ({','.join('?' * len(vocabulary))})",
+                vocabulary,
+            )
+        )
+        if vocabulary
+        else {}
+    )
+    vectors = {}
+    for a, counts in terms.items():
+        weights = {
+            s: (1 + math.log(c)) * math.log((passages + 1) / (df.get(s, 0) + 0.5)) for s, c in counts.items()
+        }
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        vectors[a] = {s: w / norm for s, w in weights.items()}
+    return vectors
+
+
+def _mean_vectors(index: IndexVersion, article_ids: list[str]) -> dict[str, np.ndarray]:
+    marks = ",".join("?" * len(article_ids))
+    rows = index.db.execute(
+        f"SELECT article_id, passage_id FROM passage_rows WHERE article_id IN ({marks})",
+        article_ids,
+    )
+    by_article: dict[str, list[int]] = {}
+    for article_id, pid in rows:
+        by_article.setdefault(article_id, []).append(pid)
+    out = {}
+    for article_id, pids in by_article.items():
+        mean = np.mean([index.vectors.reconstruct(int(p)) for p in pids], axis=0)
+        out[article_id] = mean / (np.linalg.norm(mean) or 1.0)
+    return out
