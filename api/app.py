@@ -1,48 +1,161 @@
-"""The HTTP service: a JSON search API over one open index."""
+"""The HTTP service: JSON API and search page over one open index (thin over search/).
+
+Errors always have one shape: {"error": {"code", "message", "details"?}} with 4xx for bad input;
+no input can cause a 500 (an unexpected failure is logged and answered as a 500 with that shape).
+"""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 
-from fastapi import FastAPI, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from search.engine import MAX_QUERY_CHARS, QueryError, Searcher
+from api.pages import add_pages
+from api.requests import EXAMPLES, BatchRequest, SearchRequest, run_search
+from search.engine import QueryError, Searcher
 
-MAX_HTTP_K = 100
+access_log = logging.getLogger("dalil.access")
+log = logging.getLogger("dalil.api")
 
 
-def create_app(index_dir: Path | str, searcher: Searcher | None = None) -> FastAPI:
-    """An app over `index_dir`; the index and query encoder are loaded once, here, not per request."""
+def _error(status: int, code: str, message: str, details: list | None = None) -> JSONResponse:
+    body: dict = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(status_code=status, content={"error": body})
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict]:
+    details = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
+        details.append({"field": where or None, "message": err.get("msg", "invalid")})
+    return details
+
+
+def create_app(
+    index_dir: Path | str, searcher: Searcher | None = None, cors_origins: list[str] | None = None
+):
+    """An app over `index_dir`; the index and query encoder load once, here, never per request."""
     searcher = searcher or Searcher.open(index_dir)
-    app = FastAPI(title="dalil", summary="Semantic search over Arabic tech news")
+    app = FastAPI(
+        title="dalil — دليل",
+        summary="Semantic search over Arabic tech news: Arabic or English questions, ranked Arabic passages.",
+        version="0.1.0",
+    )
     app.state.searcher = searcher
-
-    @app.get("/search")
-    def search(
-        q: str = Query(..., max_length=MAX_QUERY_CHARS * 4, description="the question, Arabic or English"),
-        k: int = Query(10, ge=1, le=MAX_HTTP_K, description="how many passages"),
-        mode: Literal["hybrid", "dense", "lexical"] = Query("hybrid", description="retrieval mode"),
-        group: bool = Query(False, description="one result per article, best passage first"),
-        collapse: bool = Query(True, description="with group: fold near-duplicate stories together"),
-    ) -> JSONResponse:
-        started = time.perf_counter()
-        try:
-            if group:
-                hits = searcher.search_articles(q, k, mode, collapse=collapse)
-            else:
-                hits = searcher.search(q, k, mode)
-        except QueryError as exc:
-            return JSONResponse(status_code=422, content={"error": "invalid_query", "detail": str(exc)})
-        took_ms = round((time.perf_counter() - started) * 1000, 2)
-        return JSONResponse(
-            {"query": q, "k": k, "mode": mode, "took_ms": took_ms, "results": [h.to_dict() for h in hits]}
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
 
-    @app.get("/health")
+    @app.middleware("http")
+    async def log_access(request: Request, call_next):
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            access_log.info(
+                "method=%s path=%s status=%d ms=%.1f", request.method, request.url.path, status, ms
+            )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        return _error(422, "invalid_request", message or "invalid request", details)
+
+    @app.exception_handler(QueryError)
+    async def invalid_query(_request: Request, exc: QueryError) -> JSONResponse:
+        return _error(422, "invalid_query", str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error: %s", exc)
+        return _error(500, "internal_error", "the server failed to answer; the error was logged")
+
+    @app.get("/search", tags=["search"])
+    def search_get(req: Annotated[SearchRequest, Query()]) -> dict:
+        """Search with query parameters, e.g. `/search?q=الذكاء الاصطناعي&k=5`."""
+        return run_search(searcher, req)
+
+    @app.post("/search", tags=["search"])
+    def search_post(req: Annotated[SearchRequest, Body(openapi_examples=EXAMPLES)]) -> dict:
+        """Search with a JSON body (same fields as the GET parameters)."""
+        return run_search(searcher, req)
+
+    @app.post("/search/batch", tags=["search"])
+    def search_batch(batch: BatchRequest) -> dict:
+        """Many searches in one call (at most 100); one response per query, in order."""
+        started = time.perf_counter()
+        responses = [run_search(searcher, req) for req in batch.queries]
+        return {"took_ms": round((time.perf_counter() - started) * 1000, 2), "responses": responses}
+
+    @app.get("/articles/{article_id:path}", tags=["articles"])
+    def article(article_id: str) -> dict:
+        """The cleaned article with its metadata and passages."""
+        found = searcher.index.article(article_id)
+        if found is None:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return found
+
+    @app.get("/health", tags=["service"])
     def health() -> dict:
+        """Liveness: the process answers."""
         return {"status": "ok"}
 
+    @app.get("/ready", tags=["service"])
+    def ready() -> JSONResponse:
+        """Readiness: the index is open and a search answers."""
+        try:
+            searcher.search("اختبار", 1)
+        except Exception as exc:  # readiness reports any failure instead of raising it
+            return _error(503, "not_ready", f"search is not answering: {exc}")
+        return JSONResponse({"status": "ready", "index_version": searcher.index.manifest.get("version")})
+
+    @app.get("/stats", tags=["service"])
+    def stats() -> dict:
+        """What is served: counts, encoder, index format and version, build time, size on disk."""
+        m = searcher.index.manifest
+        size = sum(f.stat().st_size for f in searcher.index.path.iterdir() if f.is_file())
+        return {
+            "articles": m["counts"]["articles"],
+            "passages": m["counts"]["passages"],
+            "encoder": m["encoder"],
+            "format": m["format"],
+            "format_version": m["format_version"],
+            "index_version": m.get("version"),
+            "built_at": m.get("created_at"),
+            "size_bytes": size,
+            "lexical": m.get("lexical"),
+            "faiss": m.get("faiss"),
+        }
+
+    add_pages(app, searcher)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `dalil serve` gives uvicorn, so each worker process opens the index itself."""
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    )
+    access_log.setLevel(logging.INFO)  # worker processes do not inherit the parent's logging set-up
+    origins = [o.strip() for o in os.environ.get("DALIL_CORS_ORIGINS", "").split(",") if o.strip()]
+    return create_app(os.environ["DALIL_INDEX"], cors_origins=origins)

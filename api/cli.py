@@ -227,12 +227,31 @@ def _print_groups(question: str, groups: list) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
 
-    from api.app import create_app
+    from indexer.store import IndexVersion
 
-    app = create_app(Path(args.index))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    IndexVersion.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
+    # Each worker process opens the index itself through the factory (read from the environment).
+    os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
+    os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
+    logging.getLogger("dalil.access").setLevel(logging.INFO)  # one line per request
+    print(
+        f"dalil: serving {args.index} on http://{args.host}:{args.port}/ ({args.workers} worker(s))",
+        file=sys.stderr,
+    )
+    uvicorn.run(
+        "api.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
     return EXIT_OK
 
 
@@ -312,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="server processes (each holds the index and model)")
+    p.add_argument("--cors-origins", default="", help="comma-separated origins allowed to call the API")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -15,6 +15,7 @@ from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpu
 from indexer.encoders import Encoder
 from indexer.splitting import Passage, SplitSettings, split_passages
 from indexer.store import IndexWriter
+from indexer.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
 
 log = logging.getLogger("dalil.indexer")
 
@@ -125,6 +126,7 @@ def build_from_articles(
     report = report if report is not None else CorpusReport()
     settings = split_settings_for(encoder, settings or SplitSettings())
     writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)})
+    vocabulary = VocabularyCounter()
     skipped = 0
     try:
         pending_ids: list[int] = []
@@ -137,6 +139,7 @@ def build_from_articles(
                     skipped += 1
                     continue
                 pending_ids += writer.add_article(article, passages)
+                vocabulary.add(article.text)
                 pending_texts += [embedding_input(article.title, p.text) for p in passages]
                 if len(pending_texts) >= batch_size:
                     writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
@@ -146,6 +149,8 @@ def build_from_articles(
                 writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
         if writer.articles == 0:
             raise CorpusError(f"no article could be indexed from {label}; the existing index is unchanged")
+        words = write_vocabulary(writer.path, vocabulary.frequent(), encoder, progress)
+        writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
         final = writer.commit()
     except BaseException:
         writer.abort()

@@ -125,6 +125,7 @@ class IndexWriter:
         self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(encoder_info["dimension"])))
         self._next_passage_id = 0
         self._fingerprint: list[tuple[str, str]] = []
+        self.extra_manifest: dict = {}  # sections other components add (e.g. the vocabulary)
         self.articles = 0
         self.passages = 0
 
@@ -182,8 +183,8 @@ class IndexWriter:
         self._db.close()
         faiss.write_index(self._vectors, str(self.path / VECTORS))
         (self.path / MANIFEST).write_text(json.dumps(self._manifest(), ensure_ascii=False, indent=2) + "\n")
-        for name in (DATABASE, VECTORS, MANIFEST):
-            _fsync_file(self.path / name)
+        for file in self.path.iterdir():
+            _fsync_file(file)
         final = self.root / self.version
         os.rename(self.path, final)
         _fsync_dir(self.root)
@@ -207,6 +208,7 @@ class IndexWriter:
             "faiss": {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True},
             "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
             "settings": self.settings,
+            **self.extra_manifest,
         }
 
 
@@ -362,6 +364,42 @@ class IndexVersion:
             ids,
         )
         return dict(rows)
+
+    def passage_ids_where(self, where: str, params: list) -> np.ndarray:
+        """Ids of the passages whose article satisfies `where` (a clause over articles `a`)."""
+        rows = self.db.execute(
+            f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article WHERE {where}", params
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def article(self, article_id: str) -> dict | None:
+        """An article's metadata, cleaned text and passages, or None."""
+        row = self.db.execute(
+            "SELECT id, article_id, title, source, category, date, url, lang, text FROM articles"
+            " WHERE article_id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("article_id", "title", "source", "category", "date", "url", "lang", "text")
+        out = dict(zip(keys, row[1:], strict=True))
+        passages = self.db.execute(
+            "SELECT id, ordinal, start, end FROM passages WHERE article = ? ORDER BY ordinal", (row[0],)
+        )
+        out["passages"] = [
+            {"passage_id": pid, "ordinal": o, "start": a, "end": b, "text": out["text"][a:b]}
+            for pid, o, a, b in passages
+        ]
+        return out
+
+    def facet_values(self, column: str) -> list[str]:
+        """Distinct non-empty values of a metadata column (for the search page's filters)."""
+        if column not in ("source", "category", "lang"):
+            raise ValueError(column)
+        rows = self.db.execute(
+            f"SELECT DISTINCT {column} FROM articles WHERE {column} IS NOT NULL ORDER BY 1"
+        )
+        return [r[0] for r in rows]
 
     def iter_articles(self) -> Iterator[tuple[str, str]]:
         yield from self.db.execute("SELECT article_id, content_hash FROM articles ORDER BY id")

@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from indexer.arabic import script_of
 from indexer.encoders import Encoder, EncoderSpec, load_encoder
 from indexer.lexical import query_terms
 from indexer.store import IndexVersion
+from indexer.vocabulary import Vocabulary
+from search.crosslingual import CrossLingualTerms
 from search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from search.grouping import ArticleResult, collapse_duplicates, group_by_article
 from search.highlight import highlight
@@ -21,6 +24,36 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MODES = ("hybrid", "dense", "lexical")
 CANDIDATES = 100  # per channel, before fusion
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on articles, applied inside retrieval (before the top-k is cut)."""
+
+    source: str | None = None
+    category: str | None = None
+    date_from: str | None = None  # YYYY-MM-DD, inclusive
+    date_to: str | None = None
+    lang: str | None = None
+
+    def sql(self) -> tuple[str, list[str]]:
+        """A WHERE clause over the articles table `a`, and its parameters."""
+        clauses, params = [], []
+        for column in ("source", "category", "lang"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"a.{column} = ?")
+                params.append(value)
+        if self.date_from:
+            clauses.append("a.date >= ?")
+            params.append(self.date_from)
+        if self.date_to:
+            clauses.append("a.date <= ?")
+            params.append(self.date_to)
+        return " AND ".join(clauses), params
+
+
+NO_FILTERS = Filters()
 
 
 class QueryError(ValueError):
@@ -51,6 +84,13 @@ class SearchHit:
         out = asdict(self)
         out["highlights"] = [list(h) for h in self.highlights]
         return out
+
+
+@dataclass
+class ResultPage:
+    hits: list[SearchHit]
+    total: int  # candidates that matched (both channels, after filters), capped by retrieval depth
+    exhaustive: bool  # True when `total` is exact (fewer candidates than the depth retrieved)
 
 
 def validate_mode(mode: object) -> str:
@@ -84,6 +124,7 @@ class Searcher:
             )
         self.index = index
         self.encoder = encoder
+        self.translations = CrossLingualTerms(Vocabulary.open(index.path), encoder)
 
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:
@@ -98,69 +139,128 @@ class Searcher:
             index.close()
             raise
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
-        return self.search_many([query], k, mode)[0]
+    def search(
+        self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters = NO_FILTERS, offset: int = 0
+    ) -> list[SearchHit]:
+        return self.search_many([query], k, mode, filters, offset)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 10, mode: str = "hybrid") -> list[list[SearchHit]]:
+    def search_many(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters = NO_FILTERS,
+        offset: int = 0,
+    ) -> list[list[SearchHit]]:
+        """Ranked passages for each question; `offset` skips that many for paging."""
+        return [page.hits for page in self.search_pages(queries, k, mode, filters, offset)]
+
+    def search_pages(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters = NO_FILTERS,
+        offset: int = 0,
+    ) -> list[ResultPage]:
         mode = validate_mode(mode)
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
+            raise QueryError(f"offset must be a whole number from 0 to {MAX_K} - k")
         cleaned = [validate_query(q, k)[0] for q in queries]
         if not cleaned:
             return []
-        rankings = self.rank(cleaned, mode, k)
-        rows = self.index.passages({pid for ranking in rankings for pid, _ in ranking})
-        return [self._hits(ranking, rows, q) for ranking, q in zip(rankings, cleaned, strict=True)]
+        rankings = self.rank(cleaned, mode, offset + k, filters, cut=False)
+        pages = [ranking[offset : offset + k] for ranking in rankings]
+        rows = self.index.passages({pid for page in pages for pid, _ in page})
+        # Each channel retrieves max(offset + k, CANDIDATES) candidates; when fewer than that came
+        # back (or the index is smaller), every match was seen and `total` is exact.
+        depth = min(max(offset + k, CANDIDATES), self.index.vectors.ntotal)
+        return [
+            ResultPage(
+                self._hits(page, rows, q, offset),
+                total=len(ranking),
+                exhaustive=len(ranking) < depth or self.index.vectors.ntotal <= max(offset + k, CANDIDATES),
+            )
+            for page, ranking, q in zip(pages, rankings, cleaned, strict=True)
+        ]
 
     def search_articles(
-        self, query: str, k: int = 10, mode: str = "hybrid", collapse: bool = True
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        collapse: bool = True,
+        filters: Filters = NO_FILTERS,
     ) -> list[ArticleResult]:
         """Up to k articles, each with its best passage first; near-duplicate stories folded together."""
         validate_query(query, k)
         depth = min(MAX_K, max(CANDIDATES, 5 * k))  # enough passages to fill k distinct articles
-        groups = group_by_article(self.search(query, depth, mode))
+        groups = group_by_article(self.search(query, depth, mode, filters))
         if collapse:
             groups = collapse_duplicates(groups[: 2 * k], self.index)
         return groups[:k]
 
     def rank(
-        self, queries: Sequence[str], mode: str, k: int, weights: FusionWeights = DEFAULT_WEIGHTS
+        self,
+        queries: Sequence[str],
+        mode: str,
+        k: int,
+        filters: Filters = NO_FILTERS,
+        weights: FusionWeights = DEFAULT_WEIGHTS,
+        cut: bool = True,
     ) -> list[list[tuple[int, float]]]:
-        """Top-k (passage id, score) rankings, best first, for validated questions."""
+        """Top-k (passage id, score) rankings, best first, for validated questions (all candidates
+        when `cut` is False)."""
         depth = max(k, CANDIDATES)  # each channel's candidates; fusion normalises over these
-        dense = self.dense_rankings(queries, depth) if mode != "lexical" else None
+        where = filters.sql()
+        allowed = self.index.passage_ids_where(*where) if where[0] else None
+        if allowed is not None and len(allowed) == 0:
+            return [[] for _ in queries]
+        dense = self.dense_rankings(queries, depth, allowed) if mode != "lexical" else None
         out = []
         for i, query in enumerate(queries):
             if mode == "dense":
                 out.append(dense[i])
             elif mode == "lexical":
-                out.append(lexical_search(self.index.db, query_terms(query), depth))
+                out.append(lexical_search(self.index.db, query_terms(query), depth, where=where))
             else:
                 script = script_of(query)
                 terms = query_terms(query, latin_only=script != "ar")
                 if script != "ar":  # only names and numbers that few passages share may vote
                     terms = distinctive(self.index.db, terms, self.index.vectors.ntotal)
-                lexical = lexical_search(self.index.db, terms, depth)
+                lexical = lexical_search(self.index.db, terms, depth, where=where)
                 out.append(fuse(dense[i], lexical, script, weights))
-        return [ranking[:k] for ranking in out]
+        return [ranking[:k] for ranking in out] if cut else out
 
-    def dense_rankings(self, queries: Sequence[str], depth: int) -> list[list[tuple[int, float]]]:
-        vectors = self.encoder.encode_queries(list(queries))
-        scores, ids = self.index.vectors.search(np.ascontiguousarray(vectors, dtype=np.float32), depth)
+    def dense_rankings(
+        self, queries: Sequence[str], depth: int, allowed: np.ndarray | None = None
+    ) -> list[list[tuple[int, float]]]:
+        vectors = np.ascontiguousarray(self.encoder.encode_queries(list(queries)), dtype=np.float32)
+        if allowed is None:
+            scores, ids = self.index.vectors.search(vectors, depth)
+        else:  # filter inside FAISS, so a selective filter still yields `depth` candidates
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            scores, ids = self.index.vectors.search(vectors, depth, params=params)
         return [
             [(int(pid), float(score)) for score, pid in zip(row_s, row_i, strict=True) if pid >= 0]
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    @staticmethod
-    def _hits(ranking: list[tuple[int, float]], rows: dict, query: str) -> list[SearchHit]:
+    def _hits(
+        self, ranking: list[tuple[int, float]], rows: dict, query: str, offset: int = 0
+    ) -> list[SearchHit]:
+        translations = (
+            self.translations.arabic_terms(query) if ranking and script_of(query) != "ar" else frozenset()
+        )
         hits: list[SearchHit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))
             if row is None:
                 continue
-            marked = highlight(row.text, query)
+            marked = highlight(row.text, query, translations=translations)
             hits.append(
                 SearchHit(
-                    rank=len(hits) + 1,
+                    rank=offset + len(hits) + 1,
                     score=round(float(score), 6),
                     article_id=row.article_id,
                     title=row.title,

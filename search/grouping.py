@@ -7,7 +7,8 @@ Calibrated on 200 real tech-news articles (docs/relevance.md): re-reports of one
 outlets scored 0.24-0.70 and 0.95-0.97, while the 99.9th percentile over all 19,900 article pairs was
 0.187 and 0.944; both thresholds sit just above it. Either signal alone merges different stories of
 one template (the seed articles are all "Egypt's minister meets a foreign counterpart" and score
-0.18-0.21 / 0.91-0.94 pairwise, so none of them is merged: too little to tell a story by). A story is also an event in time: two dated articles more than a week apart are never
+0.18-0.21 / 0.91-0.94 pairwise, so none of them is merged: too little to tell a story by).
+A story is also an event in time: two dated articles more than a week apart are never
 merged (two BBC/Sky reports of *different* asteroids passing Earth, four months apart, pass both
 similarity tests). The later-ranked duplicate is folded into the better-ranked article's `duplicates`.
 """

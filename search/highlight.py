@@ -3,7 +3,8 @@
 A query word matches a passage word when their normalised forms are equal (الاصطناعي marks
 الاصطناعى) or, for Arabic words, their light stems are (الشركات marks والشركة). The snippet is
 a window around the sentence with the most distinct matches; its text is HTML-escaped and the
-matches are wrapped in <mark>. Offsets are character offsets into the passage text.
+matches are wrapped in <mark>. Offsets are character offsets into the passage text. For an English
+question, the Arabic translations of its words (search/crosslingual.py) are matched the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from indexer.arabic import is_arabic_term, tokens
+from indexer.arabic import is_arabic_term, stem, tokens
 from indexer.lexical import query_terms
 from indexer.splitting import sentence_spans
 
@@ -27,9 +28,13 @@ class Highlight:
     snippet_end: int = 0
 
 
-def match_offsets(text: str, question: str) -> list[tuple[int, int]]:
+def match_offsets(
+    text: str, question: str, translations: frozenset[str] = frozenset()
+) -> list[tuple[int, int]]:
+    """Offsets of the passage words that match the question's words, or their Arabic translations."""
     terms = query_terms(question)
-    exact, stems = set(terms.exact), {s for s in terms.stems if len(s) >= _MIN_STEM_MATCH}
+    exact = set(terms.exact) | translations
+    stems = {s for s in (*terms.stems, *(stem(t) for t in translations)) if len(s) >= _MIN_STEM_MATCH}
     return [
         (t.start, t.end)
         for t in tokens(text)
@@ -37,8 +42,10 @@ def match_offsets(text: str, question: str) -> list[tuple[int, int]]:
     ]
 
 
-def highlight(text: str, question: str, max_chars: int = SNIPPET_CHARS) -> Highlight:
-    offsets = match_offsets(text, question)
+def highlight(
+    text: str, question: str, max_chars: int = SNIPPET_CHARS, translations: frozenset[str] = frozenset()
+) -> Highlight:
+    offsets = match_offsets(text, question, translations)
     start, end = _snippet_window(text, offsets, max_chars)
     return Highlight(_render(text, start, end, offsets), offsets, start, end)
 

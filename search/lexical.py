@@ -21,6 +21,7 @@ def lexical_search(
     n: int,
     exact_weight: float = EXACT_WEIGHT,
     stem_weight: float = STEM_WEIGHT,
+    where: tuple[str, list] = ("", []),
 ) -> list[tuple[int, float]]:
     """Top-n (passage id, BM25 score) for the terms; higher is better (FTS5's bm25 is negated)."""
     if not stem_weight:
@@ -29,10 +30,17 @@ def lexical_search(
         terms = QueryTerms((), terms.stems)
     if not terms:
         return []
+    restrict, params = "", []
+    if where[0]:  # article filters, applied before the top-n is cut
+        restrict = (
+            " AND rowid IN (SELECT p.id FROM passages p JOIN articles a ON a.id = p.article"
+            f" WHERE {where[0]})"
+        )
+        params = list(where[1])
     rows = db.execute(
         "SELECT rowid, -bm25(passages_fts, ?, ?) AS score FROM passages_fts"
-        " WHERE passages_fts MATCH ? ORDER BY score DESC LIMIT ?",
-        (exact_weight, stem_weight, fts_match_expression(terms), n),
+        f" WHERE passages_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?",
+        (exact_weight, stem_weight, fts_match_expression(terms), *params, n),
     )
     return [(int(pid), float(score)) for pid, score in rows]
 

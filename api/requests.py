@@ -1,0 +1,105 @@
+"""What a search request is, and how one is answered: shared by the JSON API and the search page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from search.engine import MAX_QUERY_CHARS, Filters, Searcher
+
+MAX_HTTP_K = 100
+MAX_OFFSET = 900
+MAX_BATCH = 100
+
+EXAMPLES = {
+    "arabic": {"summary": "Arabic question", "value": {"q": "التعاون مع روسيا في الجيل الخامس", "k": 5}},
+    "english": {
+        "summary": "English question over Arabic news",
+        "value": {"q": "artificial intelligence cooperation with China", "k": 5, "mode": "hybrid"},
+    },
+    "filtered": {
+        "summary": "Filters, paging, grouping",
+        "value": {"q": "الذكاء الاصطناعي", "k": 10, "date_from": "2018-01-01", "offset": 10, "group": True},
+    },
+}
+
+
+class SearchRequest(BaseModel):
+    """A search: the question, how many results, the mode, filters and paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(
+        ..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question, Arabic or English"
+    )
+    k: int = Field(10, ge=1, le=MAX_HTTP_K, description="results per page")
+    mode: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="retrieval mode")
+    source: str | None = Field(None, max_length=200, description="only articles from this source")
+    category: str | None = Field(None, max_length=200, description="only articles of this category")
+    lang: str | None = Field(None, max_length=20, description="only articles in this language")
+    date_from: dt.date | None = Field(None, description="only articles published on or after (YYYY-MM-DD)")
+    date_to: dt.date | None = Field(None, description="only articles published on or before (YYYY-MM-DD)")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="skip this many results (paging)")
+    group: bool = Field(False, description="one result per article, best passage first")
+    collapse: bool = Field(True, description="with group: fold re-reports of one story together")
+
+    @field_validator("k", "offset", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        if isinstance(value, bool):  # JSON true would otherwise quietly become 1
+            raise ValueError("must be a whole number, not true/false")
+        return value
+
+    @field_validator("q")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the question is empty")
+        return value
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> SearchRequest:
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("date_from is after date_to")
+        return self
+
+    def filters(self) -> Filters:
+        return Filters(
+            source=self.source,
+            category=self.category,
+            lang=self.lang,
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+        )
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    queries: list[SearchRequest] = Field(..., min_length=1, max_length=MAX_BATCH)
+
+
+def run_search(searcher: Searcher, req: SearchRequest) -> dict:
+    """One search as the API answers it (shared by GET, POST, batch and the page)."""
+    started = time.perf_counter()
+    if req.group:
+        groups = searcher.search_articles(req.q, req.offset + req.k, req.mode, req.collapse, req.filters())
+        results = [g.to_dict() for g in groups[req.offset :]]
+        total, exhaustive = len(groups), len(groups) < req.offset + req.k
+    else:
+        page = searcher.search_pages([req.q], req.k, req.mode, req.filters(), req.offset)[0]
+        results = [h.to_dict() for h in page.hits]
+        total, exhaustive = page.total, page.exhaustive
+    return {
+        "query": req.q,
+        "mode": req.mode,
+        "k": req.k,
+        "offset": req.offset,
+        "group": req.group,
+        "took_ms": round((time.perf_counter() - started) * 1000, 2),
+        "total": total,
+        "total_is_estimate": not exhaustive,
+        "results": results,
+    }

@@ -1,0 +1,44 @@
+"""Arabic words that translate a non-Arabic question's words, for highlighting its snippets.
+
+Each content word of the question is embedded and compared with the index's vocabulary table
+(indexer/vocabulary.py). A vocabulary word is taken when it is the question word's nearest Arabic
+word with cosine >= MIN_SIMILARITY, or within MARGIN of that nearest one (spelling variants such as
+الصين / الصينية). Measured on the seed vocabulary: right translations scored 0.88-0.95, the best
+wrong words 0.85-0.87.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from indexer.lexical import query_terms
+from indexer.vocabulary import Vocabulary
+
+MIN_SIMILARITY = 0.875
+MARGIN = 0.02
+_MAX_WORDS = 12
+
+
+class CrossLingualTerms:
+    def __init__(self, vocabulary: Vocabulary | None, encoder) -> None:
+        self.vocabulary = vocabulary
+        self.encoder = encoder
+        self._cached = lru_cache(maxsize=4096)(self._translate)
+
+    def arabic_terms(self, question: str) -> frozenset[str]:
+        """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
+        if self.vocabulary is None or not len(self.vocabulary.words):
+            return frozenset()
+        words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]
+        return frozenset().union(*(self._cached(w) for w in words)) if words else frozenset()
+
+    def _translate(self, word: str) -> frozenset[str]:
+        vector = self.encoder.encode_queries([word])[0].astype(np.float32)
+        scores = np.asarray(self.vocabulary.vectors @ vector.astype(np.float16), dtype=np.float32)
+        best = float(scores.max())
+        if best < MIN_SIMILARITY:
+            return frozenset()
+        keep = np.flatnonzero(scores >= max(MIN_SIMILARITY, best - MARGIN))
+        return frozenset(self.vocabulary.words[i] for i in keep)

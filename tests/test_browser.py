@@ -1,0 +1,134 @@
+"""A real browser against `dalil serve`: headless Debian chromium driven by Playwright.
+
+Marked `browser` (run with `-m ""` or `-m browser`; CI runs it). Screenshots are written to
+artifacts/ (ignored by git) as test artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "artifacts"
+SEED_002_TITLE = "طلعت يبحث مع سفير الصين"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--index", str(seed_index), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ready", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"dalil serve exited: {proc.stdout.read().decode()}")
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("dalil serve did not become ready")
+    yield url
+    proc.terminate()  # graceful shutdown on SIGTERM; uvicorn then re-raises the signal, by convention
+    assert proc.wait(timeout=20) in (0, -15)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def test_search_page_in_a_real_browser(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(server + "/")
+    assert page.evaluate("document.activeElement.id") == "q"  # focus on load
+    assert page.locator("#empty-state").is_visible()
+
+    page.keyboard.type("الذكاء الاصطناعي")
+    page.keyboard.press("Enter")  # Enter searches
+    page.wait_for_selector("#results article.result")
+    first = page.locator("#results article.result").first
+    assert SEED_002_TITLE in first.locator("h2").inner_text()
+    assert first.get_attribute("dir") == "rtl" and first.get_attribute("lang") == "ar"
+    assert first.locator(".snippet mark").count() >= 2
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert "ms" in page.locator("#status").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "search-arabic.png"), full_page=True)
+
+    page.fill("#q", "artificial intelligence cooperation with China")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=artificial*")
+    page.wait_for_selector("#results article.result")
+    assert SEED_002_TITLE in page.locator("#results article.result h2").first.inner_text()
+    assert page.locator("html").get_attribute("dir") == "ltr"  # the UI follows an English question
+    english_first = page.locator("#results article.result").first
+    assert english_first.get_attribute("dir") == "rtl"
+    marked = english_first.locator(".snippet mark").all_inner_texts()  # translations are marked
+    assert {"الصين", "الصينى", "التعاون"} & set(marked), marked
+    page.screenshot(path=str(ARTIFACTS / "search-english.png"), full_page=True)
+
+    page.locator("#results article.result h2 a").first.click()
+    page.wait_for_selector("article.full p.hit")
+    assert page.url.startswith(server + "/a/002_31814ce167dde68d")
+    assert page.locator("article.full").get_attribute("dir") == "rtl"
+    page.screenshot(path=str(ARTIFACTS / "article.png"), full_page=True)
+
+
+def test_page_states_and_phone_width(server, browser):
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(server + "/?q=" + "زززززززز")
+    assert page.locator("#results, #no-results").count() == 1
+    page.goto(server + "/?q=ok&date_from=not-a-date")
+    assert page.locator("[role=alert]").is_visible()
+    page.goto(server + "/?q=" + "الذكاء الاصطناعي")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375  # nothing overflows at phone width
+    page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    page.goto(server + "/a/no-such-article")
+    assert page.locator("[role=alert]").is_visible()
