@@ -148,3 +148,22 @@ def test_unwritable_output_directory(tmp_path, tiny_corpus, encoder):
 def test_bad_queries_are_rejected(searcher, query, k):
     with pytest.raises(QueryError):
         searcher.search(query, k)
+
+
+def test_concurrent_searches_match_sequential_ones(searcher):
+    """The server answers from a thread pool: one model handle, one SQLite connection, many threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [
+        "التعاون مع روسيا",
+        "5G cooperation with Russia",
+        "الذكاء الاصطناعي",
+        "paperless government",
+    ] * 6
+
+    def answer(q):
+        return [(h.passage_id, h.score, h.snippet) for h in searcher.search(q, 5)]
+
+    sequential = [answer(q) for q in questions]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(answer, questions)) == sequential

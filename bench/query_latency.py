@@ -1,0 +1,119 @@
+"""HTTP latency of /search over loopback, against /health as the in-run baseline.
+
+    python bench/query_latency.py --index DIR [--requests 200] [--concurrency 1,4,16]
+
+Starts `dalil serve` in its own process, then drives it from this process with an async httpx
+client. Prints, per concurrency: client-side p50/p99 and requests/s for /health (the HTTP floor) and
+for /search over a fixed mix of Arabic and English questions, the server-side `took_ms` p50/p99, and
+the ratio of /search to /health p50. Each question is asked once before timing (model warm, caches
+filled the way a running server's are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+QUESTIONS = [
+    "التعاون مع روسيا في الجيل الخامس",
+    "5G cooperation with Russia",
+    "الذكاء الاصطناعي",
+    "artificial intelligence cooperation with China",
+    "ربط شبكات الألياف الضوئية بين مصر والأردن",
+    "paperless government in Azerbaijan",
+    "البريد المصري",
+    "Russian technology used to secure World Cup matches",
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+async def drive(url: str, paths: list[str], concurrency: int) -> tuple[list[float], list[float], float, int]:
+    latencies: list[float] = []
+    server: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for p in paths:
+        queue.put_nowait(p)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            path = queue.get_nowait()
+            started = time.perf_counter()
+            r = await client.get(url + path)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if r.status_code != 200:
+                errors += 1
+            elif "took_ms" in r.text:
+                server.append(r.json()["took_ms"])
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies, server, len(paths) / (time.perf_counter() - started), errors
+
+
+def start_server(index: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--index", str(index), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,4,16")
+    args = parser.parse_args()
+    proc, url = start_server(Path(args.index))
+    try:
+        searches = [f"/search?q={q}&k=10" for q in QUESTIONS]
+        asyncio.run(drive(url, searches, 1))  # warm-up: every question once
+        print("| concurrency | endpoint | p50 ms | p99 ms | req/s | server p50 ms | server p99 ms | errors |")
+        print("|---|---|---|---|---|---|---|---|")
+        for c in (int(x) for x in args.concurrency.split(",")):
+            base, _, base_rps, base_err = asyncio.run(drive(url, ["/health"] * args.requests, c))
+            paths = [searches[i % len(searches)] for i in range(args.requests)]
+            lat, server, rps, err = asyncio.run(drive(url, paths, c))
+            b50 = statistics.median(base)
+            print(f"| {c} | /health | {b50:.1f} | {pct(base, 99):.1f} | {base_rps:.0f} | | | {base_err} |")
+            print(
+                f"| {c} | /search | {statistics.median(lat):.1f} | {pct(lat, 99):.1f} | {rps:.0f} | "
+                f"{statistics.median(server):.1f} | {pct(server, 99):.1f} | {err} |"
+            )
+            print(f"|   | ratio /search : /health p50 | {statistics.median(lat) / b50:.1f}× | | | | | |")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
