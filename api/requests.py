@@ -103,3 +103,69 @@ def run_search(searcher: Searcher, req: SearchRequest) -> dict:
         "total_is_estimate": not exhaustive,
         "results": results,
     }
+
+
+class ArticleIn(BaseModel):
+    """One article to add or update (the corpus JSONL schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(..., min_length=1, max_length=500)
+    title: str | None = Field(None, max_length=2_000)
+    text: str = Field(..., min_length=1, max_length=2_000_000)
+    source: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=200)
+    date: dt.date | None = None
+    url: str | None = Field(None, max_length=2_000)
+    lang: str = Field("ar", max_length=20)
+
+    @field_validator("id", "text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def raw(self):
+        from indexer.corpus import RawArticle
+
+        return RawArticle(
+            article_id=self.id.strip(),
+            text=self.text,
+            title=self.title,
+            source=self.source,
+            category=self.category,
+            date=self.date.isoformat() if self.date else None,
+            url=self.url,
+            lang=self.lang,
+        )
+
+
+class ArticleBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    articles: list[ArticleIn] = Field(..., min_length=1, max_length=1_000)
+
+
+ArticlesIn = ArticleIn | ArticleBatch
+
+ARTICLE_EXAMPLES = {
+    "one": {
+        "summary": "One article",
+        "value": {
+            "id": "example-1",
+            "title": "إطلاق شبكة الجيل الخامس",
+            "source": "example",
+            "date": "2024-06-01",
+            "text": "أعلنت وزارة الاتصالات عن إطلاق شبكة الجيل الخامس.\n\nوتغطي الشبكة المرحلة الأولى.",
+        },
+    },
+    "batch": {
+        "summary": "A batch",
+        "value": {
+            "articles": [
+                {"id": "example-2", "text": "خبر أول عن الذكاء الاصطناعي."},
+                {"id": "example-3", "text": "خبر ثان عن الأمن السيبراني."},
+            ]
+        },
+    },
+}

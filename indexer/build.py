@@ -13,6 +13,7 @@ from tqdm import tqdm
 from indexer.cleaning import CleanArticle, clean_article
 from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
 from indexer.encoders import Encoder
+from indexer.locking import writer_lock
 from indexer.splitting import Passage, SplitSettings, split_passages
 from indexer.store import IndexWriter
 from indexer.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
@@ -92,6 +93,7 @@ def build_index(
     settings: SplitSettings | None = None,
     batch_size: int = 64,
     progress: bool = True,
+    wait: float = 0.0,
 ) -> BuildSummary:
     """Index every readable article of `corpus` into a new version of `out`, then switch to it."""
     corpus = Path(corpus)
@@ -107,6 +109,7 @@ def build_index(
         total=total,
         report=report,
         label=str(corpus),
+        wait=wait,
     )
 
 
@@ -120,6 +123,7 @@ def build_from_articles(
     total: int | None = None,
     report: CorpusReport | None = None,
     label: str = "the input",
+    wait: float = 0.0,
 ) -> BuildSummary:
     """Index a stream of raw articles into a new version of `out`, then switch to it."""
     started = time.perf_counter()
@@ -129,29 +133,32 @@ def build_from_articles(
     vocabulary = VocabularyCounter()
     skipped = 0
     try:
-        pending_ids: list[int] = []
-        pending_texts: list[str] = []
-        bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
-        with bar:
-            for article, passages in prepare_articles(articles, encoder, settings):
-                bar.update(1)
-                if not passages:
-                    skipped += 1
-                    continue
-                pending_ids += writer.add_article(article, passages)
-                vocabulary.add(article.text)
-                pending_texts += [embedding_input(article.title, p.text) for p in passages]
-                if len(pending_texts) >= batch_size:
+        with writer_lock(Path(out), wait):  # one writer at a time; the kernel frees it if we die
+            pending_ids: list[int] = []
+            pending_texts: list[str] = []
+            bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
+            with bar:
+                for article, passages in prepare_articles(articles, encoder, settings):
+                    bar.update(1)
+                    if not passages:
+                        skipped += 1
+                        continue
+                    pending_ids += writer.add_article(article, passages)
+                    vocabulary.add(article.text)
+                    pending_texts += [embedding_input(article.title, p.text) for p in passages]
+                    if len(pending_texts) >= batch_size:
+                        writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
+                        pending_ids, pending_texts = [], []
+                    bar.set_postfix(passages=writer.passages, refresh=False)
+                if pending_texts:
                     writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
-                    pending_ids, pending_texts = [], []
-                bar.set_postfix(passages=writer.passages, refresh=False)
-            if pending_texts:
-                writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
-        if writer.articles == 0:
-            raise CorpusError(f"no article could be indexed from {label}; the existing index is unchanged")
-        words = write_vocabulary(writer.path, vocabulary.frequent(), encoder, progress)
-        writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
-        final = writer.commit()
+            if writer.articles == 0:
+                raise CorpusError(
+                    f"no article could be indexed from {label}; the existing index is unchanged"
+                )
+            words = write_vocabulary(writer.path, vocabulary.frequent(), encoder, progress)
+            writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
+            final = writer.commit()
     except BaseException:
         writer.abort()
         raise

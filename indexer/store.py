@@ -103,6 +103,69 @@ def _fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def insert_article(db: sqlite3.Connection, article: CleanArticle, digest: str) -> int:
+    cur = db.execute(
+        "INSERT INTO articles (article_id, title, source, category, date, url, lang, text, content_hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            article.article_id,
+            article.title,
+            article.source,
+            article.category,
+            article.date,
+            article.url,
+            article.lang,
+            article.text,
+            digest,
+        ),
+    )
+    return int(cur.lastrowid)
+
+
+def insert_passages(
+    db: sqlite3.Connection, article_rowid: int, ids: Sequence[int], title: str, passages: Sequence[Passage]
+) -> None:
+    """Passage rows and their lexical (FTS5) rows."""
+    db.executemany(
+        "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
+        [(pid, article_rowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
+    )
+    fields = [passage_fields(title, p.text) for p in passages]
+    db.executemany(
+        "INSERT INTO passages_fts (rowid, exact, stems) VALUES (?,?,?)",
+        [(pid, f.exact, f.stems) for pid, f in zip(ids, fields, strict=True)],
+    )
+
+
+def delete_article_passages(db: sqlite3.Connection, article_rowid: int) -> list[tuple[int, str, str]]:
+    """Remove an article's passage and FTS rows; returns (id, title, text) of each removed passage.
+
+    The FTS5 table is contentless, so a row is deleted by handing back the values it was built
+    from, which are recomputed from the stored article (analysis is deterministic).
+    """
+    title, text = db.execute("SELECT title, text FROM articles WHERE id = ?", (article_rowid,)).fetchone()
+    rows = db.execute(
+        "SELECT id, start, end FROM passages WHERE article = ? ORDER BY ordinal", (article_rowid,)
+    )
+    removed = [(pid, title, text[a:b]) for pid, a, b in rows.fetchall()]
+    for pid, _, passage_text in removed:
+        f = passage_fields(title, passage_text)
+        db.execute(
+            "INSERT INTO passages_fts (passages_fts, rowid, exact, stems) VALUES ('delete', ?, ?, ?)",
+            (pid, f.exact, f.stems),
+        )
+    db.execute("DELETE FROM passages WHERE article = ?", (article_rowid,))
+    return removed
+
+
+def corpus_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
+    """A digest of (article id, content hash) pairs, independent of their order."""
+    fingerprint = hashlib.sha256()
+    for article_id, digest in sorted(pairs):
+        fingerprint.update(f"{article_id}\x1f{digest}\n".encode())
+    return fingerprint.hexdigest()
+
+
 class IndexWriter:
     """Writes one new version; `commit()` verifies it and makes it the live one."""
 
@@ -114,8 +177,7 @@ class IndexWriter:
             raise StoreError(f"cannot create index directory {self.root}: {exc.strerror}") from exc
         if not os.access(self.root, os.W_OK):
             raise StoreError(f"index directory is not writable: {self.root}")
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        self.version = f"v{stamp}-{os.getpid()}"
+        self.version = new_version_name()
         self.path = self.root / (self.version + ".partial")  # renamed when complete
         self.path.mkdir()
         self.encoder_info = encoder_info
@@ -132,32 +194,10 @@ class IndexWriter:
     def add_article(self, article: CleanArticle, passages: Sequence[Passage]) -> list[int]:
         """Store an article and its passages; returns the passage ids to attach vectors to."""
         digest = content_hash(article)
-        cur = self._db.execute(
-            "INSERT INTO articles (article_id, title, source, category, date, url, lang, text, content_hash)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                article.article_id,
-                article.title,
-                article.source,
-                article.category,
-                article.date,
-                article.url,
-                article.lang,
-                article.text,
-                digest,
-            ),
-        )
+        rowid = insert_article(self._db, article, digest)
         ids = list(range(self._next_passage_id, self._next_passage_id + len(passages)))
         self._next_passage_id += len(passages)
-        self._db.executemany(
-            "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
-            [(pid, cur.lastrowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
-        )
-        lexical = [passage_fields(article.title, p.text) for p in passages]
-        self._db.executemany(
-            "INSERT INTO passages_fts (rowid, exact, stems) VALUES (?,?,?)",
-            [(pid, f.exact, f.stems) for pid, f in zip(ids, lexical, strict=True)],
-        )
+        insert_passages(self._db, rowid, ids, article.title, passages)
         self._fingerprint.append((article.article_id, digest))
         self.articles += 1
         self.passages += len(passages)
@@ -183,20 +223,9 @@ class IndexWriter:
         self._db.close()
         faiss.write_index(self._vectors, str(self.path / VECTORS))
         (self.path / MANIFEST).write_text(json.dumps(self._manifest(), ensure_ascii=False, indent=2) + "\n")
-        for file in self.path.iterdir():
-            _fsync_file(file)
-        final = self.root / self.version
-        os.rename(self.path, final)
-        _fsync_dir(self.root)
-        IndexVersion.open(final).close()  # verify before anyone is pointed at it
-        switch_current(self.root, self.version)
-        prune_versions(self.root)
-        return final
+        return publish(self.root, self.path, self.version)
 
     def _manifest(self) -> dict:
-        fingerprint = hashlib.sha256()
-        for article_id, digest in sorted(self._fingerprint):
-            fingerprint.update(f"{article_id}\x1f{digest}\n".encode())
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -204,12 +233,30 @@ class IndexWriter:
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "encoder": self.encoder_info,
             "counts": {"articles": self.articles, "passages": self.passages},
-            "corpus_fingerprint": fingerprint.hexdigest(),
+            "corpus_fingerprint": corpus_fingerprint(self._fingerprint),
             "faiss": {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True},
             "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
             "settings": self.settings,
             **self.extra_manifest,
         }
+
+
+def new_version_name() -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"v{stamp}-{os.getpid()}"
+
+
+def publish(root: Path, partial: Path, version: str) -> Path:
+    """Sync a finished version, give it its final name, verify it, then make it the live one."""
+    for file in partial.iterdir():
+        _fsync_file(file)
+    final = root / version
+    os.rename(partial, final)
+    _fsync_dir(root)
+    IndexVersion.open(final).close()  # verify before anyone is pointed at it
+    switch_current(root, version)
+    prune_versions(root)
+    return final
 
 
 def switch_current(root: Path, version: str) -> None:

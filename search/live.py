@@ -1,0 +1,65 @@
+"""The searcher of an index directory's live version, replaced when CURRENT changes.
+
+Each request asks `get()`, which costs one stat() of CURRENT: a rebuild or an update from any
+process (they replace CURRENT atomically, so its inode changes) is picked up by the next request,
+without a restart. The new version is opened beside the old one and swapped in under a lock;
+requests already running keep the searcher they started with, and the old version is closed when
+the last of them lets go of it. If the new version cannot be opened, the old one keeps serving and
+the failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from indexer.store import CURRENT, IndexVersion
+from search.engine import Searcher
+
+log = logging.getLogger("dalil.live")
+
+
+class LiveSearcher:
+    def __init__(self, root: Path | str, searcher: Searcher) -> None:
+        self.root = Path(root)
+        self._searcher = searcher
+        self._stamp = self._current_stamp()
+        self._lock = threading.Lock()
+
+    def _current_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.root / CURRENT)
+        except OSError:  # a version directory given directly: nothing to follow
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def get(self) -> Searcher:
+        stamp = self._current_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self.reload(stamp)
+        return self._searcher
+
+    def reload(self, stamp: tuple[int, int] | None = None) -> str | None:
+        """Open the live version if it is not the one being served; returns the served version."""
+        with self._lock:
+            stamp = stamp or self._current_stamp()
+            if stamp is None:
+                return self.version
+            current = self._searcher
+            try:
+                version = IndexVersion.open(self.root)
+                if version.path != current.index.path:
+                    self._searcher = Searcher(version, current.encoder)
+                    log.info("now serving %s", version.path.name)
+                else:
+                    version.close()
+            except Exception as exc:  # keep serving what works; say why the new one did not
+                log.error("cannot switch to the new index version: %s", exc)
+            self._stamp = stamp
+            return self.version
+
+    @property
+    def version(self) -> str | None:
+        return self._searcher.index.manifest.get("version")

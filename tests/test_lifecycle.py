@@ -1,0 +1,192 @@
+"""Incremental updates, the writer lock, integrity checks, live reload and protected writes."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from indexer.build import build_index
+from indexer.check import check_index
+from indexer.corpus import RawArticle
+from indexer.locking import LockTimeoutError, writer_lock
+from indexer.store import DATABASE, IndexVersion, read_current
+from indexer.update import update_index
+from search.engine import Searcher
+
+TOKEN = "s3cret-token"
+P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
+P2 = "وأوضحت الشركة أن الهاتف يأتي بكاميرا متطورة وبطارية تدوم يومين كاملين مع الاستخدام المعتاد للهاتف."
+P3 = (
+    "وأكدت الشركة أنها ستفتتح مركزا جديدا للبحث والتطوير في القاهرة خلال العام المقبل لدعم المبرمجين"
+    " الشباب وتدريب المهندسين المصريين على تقنيات الاتصالات الحديثة والحوسبة السحابية."
+)
+
+
+def article(article_id: str, *paragraphs: str, title: str = "هواوي تطلق هاتفا جديدا") -> RawArticle:
+    return RawArticle(
+        article_id=article_id, text="\n\n".join(paragraphs), title=title, source="test", date="2024-05-01"
+    )
+
+
+@pytest.fixture
+def index(tmp_path, seed_index):
+    """A private copy of the session's seed index (versions are directories: copying is cheap)."""
+    out = tmp_path / "index"
+    shutil.copytree(seed_index, out)
+    return out
+
+
+def test_upsert_adds_updates_and_skips_unchanged(index, encoder):
+    assert all(encoder.count_tokens(p) >= 24 for p in (P1, P2, P3))  # each paragraph is its own passage
+    first = update_index(index, [article("n1", P1, P2)], (), encoder)
+    assert first.added == ["n1"] and first.version and first.passages_embedded == 2
+    assert check_index(index) == []
+    assert Searcher.open(index, encoder).search("هاتف هواوي الجديد", 1)[0].article_id == "n1"
+
+    same = update_index(index, [article("n1", P1, P2)], (), encoder)
+    assert same.unchanged == ["n1"] and same.version is None  # nothing done, no new version
+
+    changed = update_index(index, [article("n1", P1, P2, P3)], (), encoder)
+    assert changed.updated == ["n1"]
+    assert changed.passages_reused == 2 and changed.passages_embedded == 1  # only the new paragraph
+    assert check_index(index) == []
+    hit = Searcher.open(index, encoder).search("مركز البحث والتطوير في القاهرة", 1)[0]
+    assert hit.article_id == "n1" and "مركزا جديدا" in hit.text
+
+
+def test_delete_by_id(index, encoder):
+    before = IndexVersion.open(index).manifest["counts"]
+    summary = update_index(index, (), ["000_5e840d295c91c543", "no-such-id"], None)
+    assert summary.deleted == ["000_5e840d295c91c543"] and summary.missing == ["no-such-id"]
+    after = IndexVersion.open(index).manifest["counts"]
+    assert after["articles"] == before["articles"] - 1 and after["passages"] < before["passages"]
+    assert check_index(index) == []
+    hits = Searcher.open(index, encoder).search("التعاون مع روسيا في الجيل الخامس", 10)
+    assert all(h.article_id != "000_5e840d295c91c543" for h in hits)
+
+
+def test_check_reports_damage_precisely(index, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(index, damaged)
+    db = sqlite3.connect(damaged / read_current(damaged) / DATABASE)
+    db.execute("DELETE FROM passages WHERE id = (SELECT max(id) FROM passages)")
+    db.commit()
+    db.close()
+    problems = check_index(damaged)
+    assert problems and "passages" in problems[0]
+
+
+def test_a_second_writer_waits_or_fails_clearly(index, encoder):
+    with writer_lock(index), pytest.raises(LockTimeoutError, match="another process"):
+        update_index(index, [article("n2", P1)], (), encoder, wait=0)
+
+    holder_done = threading.Event()
+
+    def hold_briefly():
+        with writer_lock(index):
+            time.sleep(0.5)
+        holder_done.set()
+
+    thread = threading.Thread(target=hold_briefly)
+    thread.start()
+    time.sleep(0.1)
+    summary = update_index(index, [article("n2", P1)], (), encoder, wait=10)  # waits, then writes
+    thread.join()
+    assert holder_done.is_set() and summary.added == ["n2"]
+
+
+def test_update_of_a_missing_index_is_a_clear_error(tmp_path, encoder):
+    from indexer.store import StoreError
+
+    with pytest.raises(StoreError, match="no index"):
+        update_index(tmp_path / "nothing", [article("x", P1)], (), encoder)
+
+
+@pytest.fixture
+def writable(index, encoder):
+    return TestClient(create_app(index, Searcher.open(index, encoder), write_token=TOKEN))
+
+
+def test_writes_need_the_token(index, encoder, writable):
+    read_only = TestClient(create_app(index, Searcher.open(index, encoder)))
+    body = {"id": "w1", "text": P1}
+    assert read_only.post("/articles", json=body).status_code == 403
+    assert writable.post("/articles", json=body).status_code == 401
+    assert writable.post("/articles", json=body).headers["www-authenticate"] == "Bearer"
+    assert writable.post("/articles", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert writable.post("/admin/reload").status_code == 401
+    assert writable.delete("/articles/w1").status_code == 401
+
+
+def test_http_upsert_delete_and_immediate_search(writable):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    r = writable.post(
+        "/articles",
+        json={
+            "articles": [
+                {"id": "w1", "text": P1, "title": "هواوي"},
+                {"id": "w2", "text": P3, "date": "2024-06-01"},
+            ]
+        },
+        headers=auth,
+    )
+    assert r.status_code == 200 and r.json()["added"] == ["w1", "w2"]
+    hits = writable.get("/search", params={"q": "هاتف هواوي", "k": 1}).json()["results"]
+    assert hits[0]["article_id"] == "w1"
+    assert writable.get("/articles/w2").json()["date"] == "2024-06-01"
+    assert writable.delete("/articles/w1", headers=auth).json()["deleted"] == ["w1"]
+    assert writable.get("/articles/w1").status_code == 404
+    assert writable.delete("/articles/w1", headers=auth).status_code == 404
+    bad = writable.post("/articles", json={"id": "", "text": "x"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+    assert writable.post("/admin/reload", headers=auth).json()["index_version"]
+
+
+def test_server_follows_versions_written_by_another_process(index, encoder):
+    client = TestClient(create_app(index, Searcher.open(index, encoder)))
+    assert client.get("/articles/x1").status_code == 404
+    old = client.get("/ready").json()["index_version"]
+    update_index(index, [article("x1", P2)], (), encoder)  # as `dalil add` in another process would
+    assert client.get("/articles/x1").status_code == 200
+    assert client.get("/ready").json()["index_version"] != old
+    tiny = index.parent / "tiny"
+    tiny.mkdir()
+    (tiny / "t1.txt").write_text("عنوان\nخبر قصير عن الاتصالات في مصر والتعاون مع الصين.\n")
+    build_index(tiny, index, encoder, progress=False)  # a full rebuild: x1 is gone again
+    assert client.get("/articles/x1").status_code == 404
+
+
+def test_queries_hammered_during_updates_never_fail(index, encoder, writable):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    failures: list[str] = []
+    served = 0
+    stop = threading.Event()
+
+    def query():
+        nonlocal served
+        questions = ["التعاون مع روسيا", "5G cooperation with Russia", "هاتف هواوي"]
+        while not stop.is_set():
+            for q in questions:
+                r = writable.get("/search", params={"q": q, "k": 5})
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                served += 1
+
+    threads = [threading.Thread(target=query) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(6):  # upserts and deletes, each a version switch
+        writable.post("/articles", json={"id": f"h{i}", "text": P1 + f" رقم {i}"}, headers=auth)
+        if i % 2:
+            writable.delete(f"/articles/h{i - 1}", headers=auth)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == [] and served > 20
+    assert check_index(index) == []
