@@ -17,6 +17,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.pages import add_pages
 from api.requests import (
@@ -100,8 +101,10 @@ def create_app(
     async def invalid_query(_request: Request, exc: QueryError) -> JSONResponse:
         return _error(422, "invalid_query", str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own and Starlette's (404 routes, 405)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that is not JSON at all (invalid UTF-8, nesting too deep)
+            return _error(422, "invalid_json", f"the request body is not valid JSON: {exc.detail}")
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
         if exc.headers:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from api.requests import MAX_HTTP_K, SearchRequest, run_search
 from indexer.arabic import script_of
+from search.engine import QueryError
 from search.live import LiveSearcher
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -56,6 +57,9 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
             except ValidationError as exc:
                 status = 422
                 context["error"] = "; ".join(e["msg"] for e in exc.errors())
+            except QueryError as exc:  # e.g. a question of invisible characters only
+                status = 422
+                context["error"] = str(exc)
             except Exception:  # a page must show an error state, never a stack trace
                 log.exception("search page failed for %r", q)
                 status = 500

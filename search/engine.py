@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,10 +100,21 @@ def validate_mode(mode: object) -> str:
     return mode  # type: ignore[return-value]
 
 
+def _visible(text: str) -> str:
+    """Drop control and format characters (NUL, bidi marks, zero-width): they carry no meaning."""
+    return "".join(
+        " " if c in "\t\n\r" else c
+        for c in text
+        if unicodedata.category(c) not in ("Cc", "Cf") or c in "\t\n\r"
+    )
+
+
 def validate_query(query: object, k: object) -> tuple[str, int]:
     if not isinstance(query, str):
         raise QueryError("the question must be a string")
-    text = " ".join(query.split())
+    if "\ufffd" in query:
+        raise QueryError("the question is not valid UTF-8")
+    text = " ".join(_visible(query).split())
     if not text:
         raise QueryError("the question is empty")
     if len(text) > MAX_QUERY_CHARS:

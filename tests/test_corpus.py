@@ -93,3 +93,10 @@ def test_unreadable_corpus_paths_raise_a_clear_error(tmp_path, make):
         path.write_text("a,b")
     with pytest.raises(CorpusError):
         list(read_corpus(path))
+
+
+def test_huge_lines_are_read(tmp_path):
+    big = "فقرة طويلة جدا. " * 200_000  # ~3 MB in one JSON line, one paragraph
+    (tmp_path / "big.jsonl").write_text(json.dumps({**RECORD, "text": big}, ensure_ascii=False) + "\n")
+    (article,) = read_corpus(tmp_path)
+    assert len(article.text) == len(big)
