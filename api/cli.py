@@ -202,15 +202,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failures else EXIT_OK
 
 
+def _print_entry(rank: int, score: float, title: str, meta: str, text: str, max_lines: int) -> None:
+    print(f"{rank:>2}. [{score:.3f}] {title}")
+    print(f"    {meta}")
+    for line in textwrap.wrap(" ".join(text.split()), width=100, max_lines=max_lines, placeholder=" …"):
+        print(f"    {line}")
+
+
 def _print_readable(question: str, hits: list) -> None:
     print(f"{len(hits)} results for: {question}\n")
     for hit in hits:
         meta = " · ".join(x for x in (hit.article_id, hit.source, hit.date) if x)
-        print(f"{hit.rank:>2}. [{hit.score:.3f}] {hit.title}")
-        print(f"    {meta} · passage {hit.passage_id} [{hit.start}:{hit.end}]")
-        snippet = " ".join(hit.text.split())
-        for line in textwrap.wrap(snippet, width=100, max_lines=4, placeholder=" …"):
-            print(f"    {line}")
+        _print_entry(
+            hit.rank,
+            hit.score,
+            hit.title,
+            f"{meta} · passage {hit.passage_id} [{hit.start}:{hit.end}]",
+            hit.text,
+            max_lines=4,
+        )
         print()
 
 
@@ -275,12 +285,14 @@ def _print_groups(question: str, groups: list) -> None:
     print(f"{len(groups)} articles for: {question}\n")
     for group in groups:
         meta = " · ".join(x for x in (group.article_id, group.source, group.date) if x)
-        print(f"{group.rank:>2}. [{group.score:.3f}] {group.title}")
-        print(f"    {meta} · {1 + len(group.passages)} matching passage(s)")
-        for line in textwrap.wrap(
-            " ".join(group.best.text.split()), width=100, max_lines=3, placeholder=" …"
-        ):
-            print(f"    {line}")
+        _print_entry(
+            group.rank,
+            group.score,
+            group.title,
+            f"{meta} · {1 + len(group.passages)} matching passage(s)",
+            group.best.text,
+            max_lines=3,
+        )
         for dup in group.duplicates:
             where = " · ".join(x for x in (dup["article_id"], dup["source"], dup["date"]) if x)
             print(f"    = same story: {dup['title']} ({where})")

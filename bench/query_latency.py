@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from common import pct, start_server
 
 QUESTIONS = [
     "التعاون مع روسيا في الجيل الخامس",
@@ -33,11 +30,6 @@ QUESTIONS = [
     "البريد المصري",
     "Russian technology used to secure World Cup matches",
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 async def drive(url: str, paths: list[str], concurrency: int) -> tuple[list[float], list[float], float, int]:
@@ -64,27 +56,6 @@ async def drive(url: str, paths: list[str], concurrency: int) -> tuple[list[floa
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return latencies, server, len(paths) / (time.perf_counter() - started), errors
-
-
-def start_server(index: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--index", str(index), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 def main() -> None:
