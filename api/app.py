@@ -30,6 +30,7 @@ from api.requests import (
     run_search,
 )
 from indexer.locking import LockTimeoutError
+from indexer.store import StoreError
 from indexer.update import update_index
 from search.engine import QueryError, Searcher
 from search.live import LiveSearcher
@@ -110,6 +111,10 @@ def create_app(
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(StoreError)
+    async def cannot_write(_request: Request, exc: StoreError) -> JSONResponse:
+        return _error(409, "index_not_writable", str(exc))
 
     @app.exception_handler(LockTimeoutError)
     async def busy(_request: Request, exc: LockTimeoutError) -> JSONResponse:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from api.requests import MAX_HTTP_K, SearchRequest, run_search
+from api.requests import MAX_OFFSET, SearchRequest, run_search
 from indexer.arabic import script_of
 from search.engine import QueryError
 from search.live import LiveSearcher
@@ -80,7 +80,7 @@ def _paging(params: dict, offset: int, result: dict) -> dict:
     def url(new_offset: int) -> str:
         return "/?" + urllib.parse.urlencode({**params, "offset": new_offset})
 
-    more = len(result["results"]) == PAGE_SIZE and offset + PAGE_SIZE < MAX_HTTP_K * 9
+    more = len(result["results"]) == PAGE_SIZE and offset + PAGE_SIZE <= MAX_OFFSET
     return {
         "prev_url": url(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
         "next_url": url(offset + PAGE_SIZE) if more else None,

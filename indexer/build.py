@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -48,8 +49,6 @@ def embedding_input(title: str, passage_text: str) -> str:
 
 def count_articles(path: Path) -> int | None:
     """Articles in a corpus, for the progress bar (line count for JSONL)."""
-    import gzip
-
     total = 0
     for file in corpus_files(path):
         if file.suffix == ".txt":

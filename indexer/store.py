@@ -402,15 +402,7 @@ class IndexVersion:
         return {r[0]: PassageRow(*r) for r in rows}
 
     def article_ids(self, passage_ids: Iterable[int]) -> dict[int, str]:
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT passage_id, article_id FROM passage_rows WHERE passage_id IN ({marks})",
-            ids,
-        )
-        return dict(rows)
+        return {pid: row.article_id for pid, row in self.passages(passage_ids).items()}
 
     def passage_ids_where(self, where: str, params: list) -> np.ndarray:
         """Ids of the passages whose article satisfies `where` (a clause over articles `a`)."""

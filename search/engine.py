@@ -184,14 +184,14 @@ class Searcher:
         rankings = self.rank(cleaned, mode, offset + k, filters, cut=False)
         pages = [ranking[offset : offset + k] for ranking in rankings]
         rows = self.index.passages({pid for page in pages for pid, _ in page})
-        # Each channel retrieves max(offset + k, CANDIDATES) candidates; when fewer than that came
-        # back (or the index is smaller), every match was seen and `total` is exact.
+        # Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
+        # that depth, every match was seen and `total` is exact.
         depth = min(max(offset + k, CANDIDATES), self.index.vectors.ntotal)
         return [
             ResultPage(
                 self._hits(page, rows, q, offset),
                 total=len(ranking),
-                exhaustive=len(ranking) < depth or self.index.vectors.ntotal <= max(offset + k, CANDIDATES),
+                exhaustive=len(ranking) < depth or depth == self.index.vectors.ntotal,
             )
             for page, ranking, q in zip(pages, rankings, cleaned, strict=True)
         ]

@@ -190,3 +190,11 @@ def test_queries_hammered_during_updates_never_fail(index, encoder, writable):
         t.join()
     assert failures == [] and served > 20
     assert check_index(index) == []
+
+
+def test_writes_to_a_bare_version_directory_are_refused_clearly(index, encoder):
+    version_dir = index / read_current(index)
+    client = TestClient(create_app(version_dir, Searcher.open(version_dir, encoder), write_token=TOKEN))
+    r = client.post("/articles", json={"id": "v1", "text": P1}, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 409 and "no index" in r.json()["error"]["message"]
+    assert client.get("/search", params={"q": "روسيا"}).status_code == 200  # still serving
