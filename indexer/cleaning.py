@@ -7,7 +7,7 @@ Furniture is recognised by what it is, never by which file it is in:
   starts a short tail also takes that tail (the site footer) with it;
 - bylines and datelines ("عين اليوم – متابعات", "فرانس24/ أ ف ب", "// انتهى //");
 - photo captions ("جانب من اللقاء", "صورة أرشيفية");
-- hashtag-only lines;
+- hashtag-only lines, and the tag list some pages append to the last paragraph ("… سمات آبل آيفون");
 - in raw page dumps (.txt), breadcrumb lines before the headline, where the page glued section
   labels onto each other ("السياسة والشارع المصريعاجل").
 Short content lines such as section sub-headings are kept (the splitter merges them with the
@@ -62,6 +62,10 @@ _SECTION_LABELS = ("عاجل", "الأخبار", "الاخبار", "الرئيس
 _CRUMB_MAX_WORDS = 6
 _MIN_GLUED_REST = 3
 _SENTENCE_PUNCT = re.compile(r"[.،,:؛؟?!]")
+
+# A page's tag list glued to the end of the article: "سمات" then a few bare words, no punctuation.
+# ("سمات" is also the ordinary word "features"; in running text it is followed by a sentence.)
+_TAG_TAIL = re.compile(r"(?:^|(?<=\s))سمات((?:\s+[^\s.،,:؛؟?!]+){1,12})\s*$")
 
 _HEADLINE_MAX_WORDS = 25
 _TITLE_FALLBACK_WORDS = 14
@@ -138,6 +142,7 @@ def clean_article(raw: RawArticle) -> CleanArticle:
     if raw.from_plain_text:
         lines, title = _take_headline(lines, dropped)
     kept = _drop_furniture(lines, dropped)
+    kept = _strip_tag_tail(kept, dropped)
     if title is None:
         title = _fallback_title(kept)
     text, spans = _join(kept)
@@ -177,6 +182,17 @@ def _drop_furniture(lines: list[str], dropped: list[str]) -> list[str]:
         else:
             kept.append(line)
     return kept
+
+
+def _strip_tag_tail(paragraphs: list[str], dropped: list[str]) -> list[str]:
+    if not paragraphs:
+        return paragraphs
+    match = _TAG_TAIL.search(paragraphs[-1])
+    if match is None:
+        return paragraphs
+    dropped.append(paragraphs[-1][match.start() :].strip())
+    rest = paragraphs[-1][: match.start()].rstrip()
+    return paragraphs[:-1] + ([rest] if rest else [])
 
 
 def _fallback_title(paragraphs: list[str]) -> str:

@@ -98,3 +98,28 @@ def test_tech_corpus_keeps_content():
             long_line = len(dropped.split()) > 12
             assert not long_line or furniture_reason(dropped) == "site notice", dropped
     assert kept / lines > 0.97
+
+
+def test_tag_list_tail_is_cut_but_the_word_survives_in_text():
+    from indexer.corpus import RawArticle
+
+    tail = "وتعمل الشركة على دراسة الفكرة من جميع النواحي . سمات البلاستيك طرق مدينة روتردام"
+    clean = clean_article(RawArticle(article_id="t", text=f"فقرة أولى عن الطرق.\n\n{tail}", title="ت"))
+    assert clean.text.endswith("من جميع النواحي .") and "روتردام" not in clean.text
+    assert clean.dropped == ("سمات البلاستيك طرق مدينة روتردام",)
+    only_tags = clean_article(
+        RawArticle(article_id="t2", text="خبر كامل هنا.\n\nسمات آبل ذكية ساعة", title="ت")
+    )
+    assert only_tags.text == "خبر كامل هنا."
+    for text in ("من أبرز سمات الهاتف الجديد أنه خفيف الوزن.", "تتميز الشركة بسمات عديدة، منها السرعة."):
+        assert clean_article(RawArticle(article_id="t3", text=text, title="ت")).text == text
+
+
+def test_tag_tails_in_the_tech_corpus_come_from_one_outlet_only():
+    path = shared_file(TECH_NEWS)
+    trimmed = {
+        raw.source
+        for raw in read_corpus(path)
+        if any(d.startswith("سمات") for d in clean_article(raw).dropped)
+    }
+    assert trimmed == {"saudinewsnet/3alyoum"}
