@@ -131,7 +131,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from indexer.check import check_index
 
-    problems = check_index(Path(args.index))
+    problems = check_index(Path(args.index), load_encoder=not args.skip_encoder)
     if problems:
         for problem in problems:
             print(f"dalil check: {problem}", file=sys.stderr)
@@ -383,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="verify an index: ids, counts, encoder, lexical index")
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--skip-encoder", action="store_true", help="do not load the encoder to check it")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("search", help="ask a question")

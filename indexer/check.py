@@ -10,8 +10,12 @@ import numpy as np
 from indexer.store import IndexVersion, StoreError, corpus_fingerprint
 
 
-def check_index(root: Path, expected_encoder: str | None = None) -> list[str]:
-    """Problems found in the live version of `root` (empty when the index is consistent)."""
+def check_index(root: Path, expected_encoder: str | None = None, load_encoder: bool = False) -> list[str]:
+    """Problems found in the live version of `root` (empty when the index is consistent).
+
+    With `load_encoder`, the encoder recorded in the manifest is also loaded here and must produce
+    vectors of the recorded id and dimension (the index is unusable for queries otherwise).
+    """
     try:
         version = IndexVersion.open(Path(root))  # manifest, format, counts of all three parts
     except StoreError as exc:
@@ -47,6 +51,8 @@ def check_index(root: Path, expected_encoder: str | None = None) -> list[str]:
             problems.append("the corpus fingerprint does not match the articles stored")
         if expected_encoder and version.encoder_id != expected_encoder:
             problems.append(f"encoder is {version.encoder_id!r}, expected {expected_encoder!r}")
+        if load_encoder:
+            problems += _encoder_problems(version)
     except sqlite3.DatabaseError as exc:
         problems.append(f"passages.sqlite: {exc}")
     finally:
@@ -58,3 +64,24 @@ def faiss_id_map(version: IndexVersion) -> np.ndarray:
     import faiss
 
     return faiss.vector_to_array(version.vectors.id_map).astype(np.int64)
+
+
+def _encoder_problems(version: IndexVersion) -> list[str]:
+    from indexer.encoders import EncoderError
+    from indexer.encoders import load_encoder as load
+    from search.engine import _spec_from_manifest
+
+    try:
+        encoder = load(_spec_from_manifest(version.manifest["encoder"]))
+    except EncoderError as exc:
+        return [f"the index's encoder {version.encoder_id!r} cannot be loaded here: {exc}"]
+    problems = []
+    if encoder.model_id != version.encoder_id:
+        problems.append(
+            f"the encoder loaded is {encoder.model_id!r}, the index was built with {version.encoder_id!r}"
+        )
+    if encoder.dimension != version.vectors.d:
+        problems.append(
+            f"the encoder makes {encoder.dimension}-d vectors, the index holds {version.vectors.d}-d"
+        )
+    return problems

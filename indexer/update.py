@@ -85,6 +85,8 @@ def update_index(
     started = time.perf_counter()
     if read_current(root) is None:
         raise StoreError(f"no index at {root} to update (build one first with: dalil index --out {root})")
+    if not os.access(root, os.W_OK):
+        raise StoreError(f"index directory is not writable: {root}; nothing was changed")
     with writer_lock(root, wait):
         live = IndexVersion.open(root)
         try:

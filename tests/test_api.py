@@ -193,3 +193,20 @@ def test_bad_input_is_422_with_one_error_shape(client, params):
 def test_bad_json_bodies_are_422(client, body):
     r = client.post("/search", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["error"]["message"]
+
+
+def test_cors_origins_and_access_log(seed_index, searcher, caplog):
+    import logging
+
+    app = create_app(seed_index, searcher=searcher, cors_origins=["https://news.example"])
+    c = TestClient(app)
+    allowed = c.options(
+        "/search", headers={"Origin": "https://news.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert allowed.headers.get("access-control-allow-origin") == "https://news.example"
+    other = c.get("/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    with caplog.at_level(logging.INFO, logger="dalil.access"):
+        c.get("/search", params={"q": "روسيا", "k": 1})
+    lines = [r.getMessage() for r in caplog.records if r.name == "dalil.access"]
+    assert any(line.startswith("method=GET path=/search status=200 ms=") for line in lines)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from conftest import REPO
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -198,3 +205,74 @@ def test_writes_to_a_bare_version_directory_are_refused_clearly(index, encoder):
     r = client.post("/articles", json={"id": "v1", "text": P1}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 409 and "no index" in r.json()["error"]["message"]
     assert client.get("/search", params={"q": "روسيا"}).status_code == 200  # still serving
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to drop to nobody")
+def test_read_only_index_directory(seed_index, tmp_path):
+    """As a user who may read but not write the index: searches work, writes fail clearly, nothing changes."""
+    base = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        os.chmod(base, 0o755)
+        index = base / "index"
+        shutil.copytree(seed_index, index)
+        subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
+        (base / "new.jsonl").write_text(json.dumps({"id": "ro1", "text": P1}, ensure_ascii=False) + "\n")
+        before = sorted(p.name for p in index.iterdir())
+
+        def as_nobody(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    sys.executable,
+                    "-m",
+                    "api.cli",
+                    *args,
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HOME": str(base)},
+                timeout=120,
+            )
+
+        search = as_nobody("search", "التعاون مع روسيا", "--index", str(index), "--json")
+        assert search.returncode == 0, search.stderr
+        assert json.loads(search.stdout)["results"][0]["article_id"] == "000_5e840d295c91c543"
+        for args in (
+            ["add", str(base / "new.jsonl"), "--index", str(index)],
+            ["delete", "x", "--index", str(index)],
+            ["index", "--out", str(index), "-q"],
+        ):
+            proc = as_nobody(*args)
+            assert proc.returncode == 1 and "not writable" in proc.stderr, (args, proc.stderr)
+            assert "Traceback" not in proc.stderr
+        assert sorted(p.name for p in index.iterdir()) == before
+        assert check_index(index) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_missing_database_file_is_a_clear_error(index):
+    (index / read_current(index) / DATABASE).unlink()
+    from indexer.store import IndexCorruptError
+
+    with pytest.raises(IndexCorruptError, match="missing"):
+        IndexVersion.open(index)
+    assert "missing" in check_index(index)[0]
+
+
+def test_check_loads_the_recorded_encoder(index):
+    assert check_index(index, load_encoder=True) == []
+    manifest_file = index / read_current(index) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["encoder"] = {
+        **manifest["encoder"],
+        "backend": "sentence-transformers",
+        "model": "/no/such/model",
+        "id": "sentence-transformers:/no/such/model",
+    }
+    manifest_file.write_text(json.dumps(manifest))
+    assert "cannot be loaded" in check_index(index, load_encoder=True)[0]
