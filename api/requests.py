@@ -145,6 +145,16 @@ class ArticleBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     articles: list[ArticleIn] = Field(..., min_length=1, max_length=1_000)
 
+    @model_validator(mode="after")
+    def _ids_unique(self) -> ArticleBatch:
+        seen: set[str] = set()
+        for article in self.articles:
+            key = article.id.strip()
+            if key in seen:
+                raise ValueError(f"article id {key!r} appears more than once in the batch")
+            seen.add(key)
+        return self
+
 
 ArticlesIn = ArticleIn | ArticleBatch
 

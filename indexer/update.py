@@ -155,8 +155,7 @@ class _Changes:
             raise StoreError("an encoder is needed to add articles")
         upserts = itertools.chain([first], upserts)
         settings = split_settings_for(self.encoder, SplitSettings(**self.manifest["settings"]["split"]))
-        pending_ids: list[int] = []
-        pending_texts: list[str] = []
+        pending: dict[int, str] = {}  # passage id -> text to embed; filled in one batch at the end
         for article, passages in prepare_articles(upserts, self.encoder, settings):
             if not passages:
                 summary.problems.append(Problem(article.article_id, None, "no content left after cleaning"))
@@ -170,12 +169,13 @@ class _Changes:
                 continue
             reusable: dict[tuple[str, str], np.ndarray] = {}
             if row is not None:  # changed: drop the old passages, remembering their vectors by text
-                removed = delete_article_passages(self.db, row[0])
-                for pid, title, text in removed:
-                    reusable[(title, text)] = self.vectors.reconstruct(pid)
-                self.vectors.remove_ids(np.array([pid for pid, _, _ in removed], dtype=np.int64))
+                for pid, title, text in delete_article_passages(self.db, row[0]):
+                    if pending.pop(pid, None) is None:  # (an id seen earlier in this same update is
+                        reusable[(title, text)] = self.vectors.reconstruct(pid)  # not embedded yet)
+                        self.vectors.remove_ids(np.array([pid], dtype=np.int64))
                 self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
-                summary.updated.append(article.article_id)
+                if article.article_id not in summary.added:
+                    summary.updated.append(article.article_id)
             else:
                 summary.added.append(article.article_id)
             rowid = insert_article(self.db, article, digest)
@@ -188,14 +188,14 @@ class _Changes:
                     self.vectors.add_with_ids(vector.reshape(1, -1), np.array([pid], dtype=np.int64))
                     summary.passages_reused += 1
                 else:
-                    pending_ids.append(pid)
-                    pending_texts.append(embedding_input(article.title, passage.text))
-        for start in range(0, len(pending_texts), 64):
-            chunk = pending_texts[start : start + 64]
+                    pending[pid] = embedding_input(article.title, passage.text)
+        ids, texts = list(pending), list(pending.values())
+        for start in range(0, len(texts), 64):
             self.vectors.add_with_ids(
-                self.encoder.encode_passages(chunk), np.array(pending_ids[start : start + 64], dtype=np.int64)
+                self.encoder.encode_passages(texts[start : start + 64]),
+                np.array(ids[start : start + 64], dtype=np.int64),
             )
-        summary.passages_embedded += len(pending_texts)
+        summary.passages_embedded += len(texts)
 
 
 def _finish(live: IndexVersion, partial: Path, version: str, db: sqlite3.Connection, vectors) -> None:

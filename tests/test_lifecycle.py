@@ -276,3 +276,18 @@ def test_check_loads_the_recorded_encoder(index):
     }
     manifest_file.write_text(json.dumps(manifest))
     assert "cannot be loaded" in check_index(index, load_encoder=True)[0]
+
+
+def test_the_same_id_twice_in_one_update(index, encoder):
+    """Found by Schemathesis: a later copy replaces passages that were not embedded yet."""
+    summary = update_index(index, [article("d1", P1), article("d1", P2, P3)], (), encoder)
+    assert summary.added == ["d1"] and summary.updated == []
+    assert check_index(index) == []
+    stored = IndexVersion.open(index).article("d1")
+    assert stored["text"] == P2 + "\n\n" + P3  # the last copy wins
+
+
+def test_duplicate_ids_in_one_http_batch_are_refused(writable):
+    body = {"articles": [{"id": "d2", "text": P1}, {"id": "d2", "text": P2}]}
+    r = writable.post("/articles", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422 and "more than once" in r.json()["error"]["message"]
