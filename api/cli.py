@@ -82,13 +82,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def _index_encoder(index_dir: Path):
     """The encoder an existing index was built with (updates must embed with the same one)."""
-    from indexer.encoders import load_encoder
+    from indexer.encoders import load_encoder, spec_from_description
     from indexer.store import IndexVersion
-    from search.engine import _spec_from_manifest
 
     version = IndexVersion.open(index_dir)
     try:
-        return load_encoder(_spec_from_manifest(version.manifest["encoder"]))
+        return load_encoder(spec_from_description(version.manifest["encoder"]))
     finally:
         version.close()
 

@@ -67,12 +67,11 @@ def faiss_id_map(version: IndexVersion) -> np.ndarray:
 
 
 def _encoder_problems(version: IndexVersion) -> list[str]:
-    from indexer.encoders import EncoderError
+    from indexer.encoders import EncoderError, spec_from_description
     from indexer.encoders import load_encoder as load
-    from search.engine import _spec_from_manifest
 
     try:
-        encoder = load(_spec_from_manifest(version.manifest["encoder"]))
+        encoder = load(spec_from_description(version.manifest["encoder"]))
     except EncoderError as exc:
         return [f"the index's encoder {version.encoder_id!r} cannot be loaded here: {exc}"]
     problems = []

