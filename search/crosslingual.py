@@ -9,12 +9,11 @@ wrong words 0.85-0.87.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
 from indexer.lexical import query_terms
 from indexer.vocabulary import Vocabulary
+from search.cache import EmbeddingCache
 
 MIN_SIMILARITY = 0.875
 MARGIN = 0.02
@@ -25,20 +24,21 @@ class CrossLingualTerms:
     def __init__(self, vocabulary: Vocabulary | None, encoder) -> None:
         self.vocabulary = vocabulary
         self.encoder = encoder
-        self._cached = lru_cache(maxsize=4096)(self._translate)
+        self._words = EmbeddingCache(encoder.encode_queries)
 
     def arabic_terms(self, question: str) -> frozenset[str]:
         """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
         if self.vocabulary is None or not len(self.vocabulary.words):
             return frozenset()
         words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]
-        return frozenset().union(*(self._cached(w) for w in words)) if words else frozenset()
-
-    def _translate(self, word: str) -> frozenset[str]:
-        vector = self.encoder.encode_queries([word])[0].astype(np.float32)
-        scores = np.asarray(self.vocabulary.vectors @ vector.astype(np.float16), dtype=np.float32)
-        best = float(scores.max())
-        if best < MIN_SIMILARITY:
+        if not words:
             return frozenset()
-        keep = np.flatnonzero(scores >= max(MIN_SIMILARITY, best - MARGIN))
-        return frozenset(self.vocabulary.words[i] for i in keep)
+        vectors = self._words.get_many(list(words))  # new words embedded in one batch, not one by one
+        scores = np.asarray(self.vocabulary.vectors @ vectors.T.astype(np.float16), dtype=np.float32)
+        found: set[str] = set()
+        for column in scores.T:
+            best = float(column.max())
+            if best >= MIN_SIMILARITY:
+                keep = np.flatnonzero(column >= max(MIN_SIMILARITY, best - MARGIN))
+                found.update(self.vocabulary.words[i] for i in keep)
+        return frozenset(found)

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from indexer.arabic import script_of
 from indexer.encoders import Encoder, EncoderSpec, load_encoder, spec_from_description
 from indexer.lexical import query_terms
 from indexer.store import IndexVersion
+from indexer.vector_index import search_parameters
 from indexer.vocabulary import Vocabulary
+from search.cache import EmbeddingCache
 from search.crosslingual import CrossLingualTerms
 from search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from search.grouping import ArticleResult, collapse_duplicates, group_by_article
@@ -24,6 +25,7 @@ from search.lexical import distinctive, lexical_search
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MODES = ("hybrid", "dense", "lexical")
+QUERY_CACHE_SIZE = 4096  # query embeddings kept (1.5 KiB each)
 CANDIDATES = 100  # per channel, before fusion
 
 
@@ -136,6 +138,7 @@ class Searcher:
             )
         self.index = index
         self.encoder = encoder
+        self.query_vectors = EmbeddingCache(encoder.encode_queries, QUERY_CACHE_SIZE)
         self.translations = CrossLingualTerms(Vocabulary.open(index.path), encoder)
 
     @classmethod
@@ -247,12 +250,10 @@ class Searcher:
     def dense_rankings(
         self, queries: Sequence[str], depth: int, allowed: np.ndarray | None = None
     ) -> list[list[tuple[int, float]]]:
-        vectors = np.ascontiguousarray(self.encoder.encode_queries(list(queries)), dtype=np.float32)
-        if allowed is None:
-            scores, ids = self.index.vectors.search(vectors, depth)
-        else:  # filter inside FAISS, so a selective filter still yields `depth` candidates
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-            scores, ids = self.index.vectors.search(vectors, depth, params=params)
+        vectors = np.ascontiguousarray(self.query_vectors.get_many(list(queries)), dtype=np.float32)
+        # Filters apply inside FAISS, so a selective filter still yields `depth` candidates.
+        params = search_parameters(self.index.vectors, allowed)
+        scores, ids = self.index.vectors.search(vectors, depth, params=params)
         return [
             [(int(pid), float(score)) for score, pid in zip(row_s, row_i, strict=True) if pid >= 0]
             for row_s, row_i in zip(scores, ids, strict=True)

@@ -52,6 +52,8 @@ class LiveSearcher:
                 version = IndexVersion.open(self.root)
                 if version.path != current.index.path:
                     self._searcher = Searcher(version, current.encoder)
+                    # same encoder, same query vectors: a new version keeps the warm cache
+                    self._searcher.query_vectors = current.query_vectors
                     log.info("now serving %s", version.path.name)
                 else:
                     version.close()

