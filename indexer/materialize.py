@@ -129,8 +129,14 @@ def read_e5_file(path: Path) -> E5File:
     normalisation = _parse_normalisation(cur.take(norm_bytes), n_norm)
     tensors = dict(_read_tensors(data, cur))
     config = {
-        "hidden": hidden, "layers": layers, "heads": heads, "ffn": ffn, "vocab_rows": vocab_rows,
-        "max_positions": max_pos, "type_rows": type_rows, "eps": float(eps),
+        "hidden": hidden,
+        "layers": layers,
+        "heads": heads,
+        "ffn": ffn,
+        "vocab_rows": vocab_rows,
+        "max_positions": max_pos,
+        "type_rows": type_rows,
+        "eps": float(eps),
     }
     special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
     return E5File(config, pieces, scores, special, normalisation, tensors)
@@ -185,9 +191,14 @@ def xlmr_state_dict(e5: E5File) -> dict[str, np.ndarray]:
         "embeddings.LayerNorm.bias": t["emb.ln.b"],
     }
     names = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense",
-        "aln": "attention.output.LayerNorm", "oln": "output.LayerNorm",
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "aln": "attention.output.LayerNorm",
+        "oln": "output.LayerNorm",
     }
     shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (c["ffn"], h), "fo": (h, c["ffn"])}
     for layer in range(c["layers"]):
@@ -209,11 +220,18 @@ def write_sentence_transformer(e5: E5File, out: Path, source_digest: str = "") -
     quiet_transformers()
     c = e5.config
     config = XLMRobertaConfig(
-        vocab_size=c["vocab_rows"], hidden_size=c["hidden"], num_hidden_layers=c["layers"],
-        num_attention_heads=c["heads"], intermediate_size=c["ffn"], hidden_act="gelu",
+        vocab_size=c["vocab_rows"],
+        hidden_size=c["hidden"],
+        num_hidden_layers=c["layers"],
+        num_attention_heads=c["heads"],
+        intermediate_size=c["ffn"],
+        hidden_act="gelu",
         max_position_embeddings=c["max_positions"] + XLMR_POSITION_OFFSET,
-        type_vocab_size=c["type_rows"], layer_norm_eps=c["eps"],
-        bos_token_id=e5.special["bos"], eos_token_id=e5.special["eos"], pad_token_id=e5.special["pad"],
+        type_vocab_size=c["type_rows"],
+        layer_norm_eps=c["eps"],
+        bos_token_id=e5.special["bos"],
+        eos_token_id=e5.special["eos"],
+        pad_token_id=e5.special["pad"],
     )
     model = XLMRobertaModel(config, add_pooling_layer=False)
     state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in xlmr_state_dict(e5).items()}
@@ -249,10 +267,12 @@ def build_tokenizer(e5: E5File, max_length: int):
     vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores, strict=True)]
     # e5.c scores rows past the SentencePiece vocabulary (<mask>) like any piece; keep them.
     tok = Tokenizer(Unigram(vocab, unk_id=sp["unk"], byte_fallback=False))
-    tok.normalizer = normalizers.Sequence([
-        normalizers.Precompiled(precompiled_charsmap(e5.normalisation)),
-        normalizers.Replace(Regex(" {2,}"), " "),  # e5.c collapses runs of spaces after the map
-    ])
+    tok.normalizer = normalizers.Sequence(
+        [
+            normalizers.Precompiled(precompiled_charsmap(e5.normalisation)),
+            normalizers.Replace(Regex(" {2,}"), " "),  # e5.c collapses runs of spaces after the map
+        ]
+    )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     bos, eos = e5.pieces[sp["bos"]], e5.pieces[sp["eos"]]
@@ -264,8 +284,14 @@ def build_tokenizer(e5: E5File, max_length: int):
     # The generic class keeps this pipeline as built; XLMRobertaTokenizer would swap in its own
     # pre-tokenizer, which drops trailing spaces that e5.c turns into a "▁" token.
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
-        unk_token=e5.pieces[sp["unk"]], pad_token=e5.pieces[sp["pad"]], mask_token="<mask>",
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=eos,
+        cls_token=bos,
+        sep_token=eos,
+        unk_token=e5.pieces[sp["unk"]],
+        pad_token=e5.pieces[sp["pad"]],
+        mask_token="<mask>",
         model_max_length=max_length,
     )
 
@@ -278,17 +304,19 @@ def precompiled_charsmap(table: dict[int, tuple[int, ...]]) -> bytes:
     """
     import sentencepiece as spm
 
-    rules = "".join(
-        f"{cp:X}\t{' '.join(f'{o:X}' for o in out)}\n" for cp, out in sorted(table.items()) if cp
-    )
+    rules = "".join(f"{cp:X}\t{' '.join(f'{o:X}' for o in out)}\n" for cp, out in sorted(table.items()) if cp)
     with tempfile.TemporaryDirectory() as tmp:
         tsv = Path(tmp) / "rules.tsv"
         tsv.write_text(rules)
         buffer = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(["abc def ghi"] * 8), model_writer=buffer,
-            normalization_rule_tsv=str(tsv), vocab_size=16, model_type="char",
-            hard_vocab_limit=False, minloglevel=3,
+            sentence_iterator=iter(["abc def ghi"] * 8),
+            model_writer=buffer,
+            normalization_rule_tsv=str(tsv),
+            vocab_size=16,
+            model_type="char",
+            hard_vocab_limit=False,
+            minloglevel=3,
         )
     normalizer_spec = _protobuf_field(buffer.getvalue(), 3)
     return _protobuf_field(normalizer_spec, 2)
