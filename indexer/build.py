@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,7 @@ from indexer.encoders import Encoder, EncoderSpec
 from indexer.locking import writer_lock
 from indexer.splitting import Passage, SplitSettings, split_passages
 from indexer.store import IndexWriter
-from indexer.vector_index import VectorIndexSettings
+from indexer.vector_index import VectorIndexSettings, choose_kind
 from indexer.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
 
 log = logging.getLogger("dalil.indexer")
@@ -51,6 +52,41 @@ def embedding_input(title: str, passage_text: str) -> str:
     if not title or passage_text.startswith(title.removesuffix("…").strip()):
         return passage_text  # no headline, or a stand-in made of the passage's own opening words
     return f"{title}\n{passage_text}"
+
+
+class Reservoir:
+    """A uniform random sample of a stream of unknown length (Algorithm R), in bounded memory."""
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.seen, self.sample = size, 0, []
+        self._rng = random.Random(seed)
+
+    def add(self, items: Iterable[str]) -> None:
+        for item in items:
+            self.seen += 1
+            if len(self.sample) < self.size:
+                self.sample.append(item)
+            else:
+                slot = self._rng.randrange(self.seen)
+                if slot < self.size:
+                    self.sample[slot] = item
+
+
+def pseudo_questions(passages: list[str], seed: int = 0) -> list[str]:
+    """A span of 4-12 words from each passage: stand-ins for questions when tuning the ANN index.
+
+    A question is embedded with the "query: " prefix and lands elsewhere than passages do; tuning on
+    passage vectors overstated recall for real questions (bench/scale.py), spans embedded as queries
+    do not.
+    """
+    rng = random.Random(seed)
+    out = []
+    for text in passages:
+        words = text.split()
+        length = min(len(words), rng.randint(4, 12))
+        start = rng.randrange(len(words) - length + 1) if words else 0
+        out.append(" ".join(words[start : start + length]) or text)
+    return out
 
 
 def count_articles(path: Path) -> int | None:
@@ -188,6 +224,7 @@ def build_from_articles(
     settings = split_settings_for(encoder, settings or SplitSettings())
     writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)}, vector_settings)
     vocabulary = VocabularyCounter()
+    sampler = Reservoir(writer.vector_settings.tuning_queries)
     skipped = 0
     try:
         with writer_lock(Path(out), wait):  # one writer at a time; the kernel frees it if we die
@@ -207,6 +244,7 @@ def build_from_articles(
                         continue
                     pending_ids += writer.add_article(article, passages)
                     vocabulary.add(article.text)
+                    sampler.add(p.text for p in passages)
                     pending_texts += [embedding_input(article.title, p.text) for p in passages]
                     if len(pending_texts) >= SORT_WINDOW:
                         embedder.submit(pending_ids, pending_texts)
@@ -220,6 +258,8 @@ def build_from_articles(
                         f"no article could be indexed from {label}; the existing index is unchanged"
                     )
                 words = write_vocabulary(writer.path, vocabulary.frequent(), embedder, progress)
+                if choose_kind(writer.passages, writer.vector_settings) != "flat":
+                    writer.tuning_queries = embedder.encode_queries(pseudo_questions(sampler.sample))
             writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
             final = writer.commit()
     except BaseException:

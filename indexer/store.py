@@ -201,6 +201,7 @@ class IndexWriter:
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
         self._vectors = flat_index(int(encoder_info["dimension"]))  # exact until commit picks the type
         self._vector_section: dict = {}
+        self.tuning_queries: np.ndarray | None = None  # query-side vectors for tuning an IVF index
         self._next_passage_id = 0
         self._fingerprint: list[tuple[str, str]] = []
         self.extra_manifest: dict = {}  # sections other components add (e.g. the vocabulary)
@@ -237,7 +238,9 @@ class IndexWriter:
         self._db.commit()
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
-        vectors, self._vector_section = build_vector_index(*all_vectors(self._vectors), self.vector_settings)
+        vectors, self._vector_section = build_vector_index(
+            *all_vectors(self._vectors), self.vector_settings, self.tuning_queries
+        )
         self._vectors = vectors
         faiss.write_index(vectors, str(self.path / VECTORS))
         (self.path / MANIFEST).write_text(json.dumps(self._manifest(), ensure_ascii=False, indent=2) + "\n")

