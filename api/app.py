@@ -39,6 +39,36 @@ access_log = logging.getLogger("dalil.access")
 log = logging.getLogger("dalil.api")
 
 
+class AccessLog:
+    """One log line per request, as plain ASGI middleware.
+
+    FastAPI's `@app.middleware("http")` wraps every response in a streaming task; this only watches
+    the messages go by (measured: /search and /health p50, before and after, in docs/benchmarks.md).
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            access_log.info("method=%s path=%s status=%d ms=%.1f", scope["method"], scope["path"], status, ms)
+
+
 def _error(status: int, code: str, message: str, details: list | None = None) -> JSONResponse:
     body: dict = {"code": code, "message": message}
     if details:
@@ -78,19 +108,7 @@ def create_app(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
 
-    @app.middleware("http")
-    async def log_access(request: Request, call_next):
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            ms = (time.perf_counter() - started) * 1000
-            access_log.info(
-                "method=%s path=%s status=%d ms=%.1f", request.method, request.url.path, status, ms
-            )
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,14 +144,14 @@ def create_app(
         return _error(500, "internal_error", "the server failed to answer; the error was logged")
 
     @app.get("/search", tags=["search"])
-    def search_get(req: Annotated[SearchRequest, Query()]) -> dict:
+    def search_get(req: Annotated[SearchRequest, Query()]) -> JSONResponse:
         """Search with query parameters, e.g. `/search?q=الذكاء الاصطناعي&k=5`."""
-        return run_search(live.get(), req)
+        return JSONResponse(run_search(live.get(), req))  # plain JSON types: no re-encoding pass
 
     @app.post("/search", tags=["search"])
-    def search_post(req: Annotated[SearchRequest, Body(openapi_examples=EXAMPLES)]) -> dict:
+    def search_post(req: Annotated[SearchRequest, Body(openapi_examples=EXAMPLES)]) -> JSONResponse:
         """Search with a JSON body (same fields as the GET parameters)."""
-        return run_search(live.get(), req)
+        return JSONResponse(run_search(live.get(), req))
 
     @app.post("/search/batch", tags=["search"])
     def search_batch(batch: BatchRequest) -> dict:

@@ -33,9 +33,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _die_with_parent() -> None:
+    """Linux: if the indexer is killed, its workers get SIGKILL too instead of finishing their queue."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        pass
+
+
 def _start_worker(spec: EncoderSpec) -> None:
     from indexer.threads import limit_threads_in_environment
 
+    _die_with_parent()
     os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     limit_threads_in_environment(1)
     global _worker_encoder

