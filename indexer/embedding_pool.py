@@ -73,7 +73,7 @@ class PassageEmbedder:
         encoder: Encoder,
         spec: EncoderSpec | None = None,
         workers: int = 1,
-        batch_size: int = 16,
+        batch_size: int = 8,
     ) -> None:
         self.encoder = encoder
         self.dimension = encoder.dimension

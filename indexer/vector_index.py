@@ -244,8 +244,10 @@ def stored_ids(index: faiss.Index) -> np.ndarray:
 
 
 def all_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, ids) of a flat IDMap2 index, without copying through reconstruct one by one."""
+    """(vectors, ids) of a flat IDMap2 index; the vectors are a view of FAISS's memory, not a copy."""
     ids = faiss.vector_to_array(index.id_map).astype(np.int64)
     flat = faiss.downcast_index(index.index)
-    vectors = faiss.vector_to_array(flat.codes).view(np.float32).reshape(len(ids), index.d)
+    if not len(ids):
+        return np.zeros((0, index.d), np.float32), ids
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), len(ids) * index.d).reshape(len(ids), index.d)
     return vectors, ids
