@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from search.lexical import distinctive, lexical_search
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MODES = ("hybrid", "dense", "lexical")
+# Lexical retrieval runs here while the question is embedded (measured in bench/scale.py pipeline).
+_CHANNELS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dalil-lexical")
 QUERY_CACHE_SIZE = 4096  # query embeddings kept (1.5 KiB each)
 CANDIDATES = 100  # per channel, before fusion
 
@@ -139,6 +142,7 @@ class Searcher:
         self.index = index
         self.encoder = encoder
         self.query_vectors = EmbeddingCache(encoder.encode_queries, QUERY_CACHE_SIZE)
+        self.overlap_channels = True
         self.translations = CrossLingualTerms(Vocabulary.open(index.path), encoder)
 
     @classmethod
@@ -231,21 +235,37 @@ class Searcher:
         allowed = self.index.passage_ids_where(*where) if where[0] else None
         if allowed is not None and len(allowed) == 0:
             return [[] for _ in queries]
+        lexical: list[Future | list[tuple[int, float]]] = []
+        if mode != "dense":  # SQLite and the encoder both release the GIL: run lexical beside embedding
+            for query in queries:
+                job = self._lexical_ranking if mode == "hybrid" else self._plain_lexical_ranking
+                if self.overlap_channels:
+                    lexical.append(_CHANNELS.submit(job, query, depth, where))
+                else:
+                    lexical.append(job(query, depth, where))
         dense = self.dense_rankings(queries, depth, allowed) if mode != "lexical" else None
+        lexical_done = [r.result() if isinstance(r, Future) else r for r in lexical]
         out = []
         for i, query in enumerate(queries):
             if mode == "dense":
                 out.append(dense[i])
             elif mode == "lexical":
-                out.append(lexical_search(self.index.db, query_terms(query), depth, where=where))
+                out.append(lexical_done[i])
             else:
-                script = script_of(query)
-                terms = query_terms(query, latin_only=script != "ar")
-                if script != "ar":  # only names and numbers that few passages share may vote
-                    terms = distinctive(self.index.db, terms, self.index.vectors.ntotal)
-                lexical = lexical_search(self.index.db, terms, depth, where=where)
-                out.append(fuse(dense[i], lexical, script, weights))
+                out.append(fuse(dense[i], lexical_done[i], script_of(query), weights))
         return [ranking[:k] for ranking in out] if cut else out
+
+    def _plain_lexical_ranking(self, query: str, depth: int, where: tuple) -> list[tuple[int, float]]:
+        return lexical_search(self.index.db, query_terms(query), depth, where=where)
+
+    def _lexical_ranking(self, query: str, depth: int, where: tuple) -> list[tuple[int, float]]:
+        """The lexical channel of hybrid search: for non-Arabic questions only their distinctive
+        Latin names and numbers may vote."""
+        script = script_of(query)
+        terms = query_terms(query, latin_only=script != "ar")
+        if script != "ar":
+            terms = distinctive(self.index.db, terms, self.index.vectors.ntotal)
+        return lexical_search(self.index.db, terms, depth, where=where)
 
     def dense_rankings(
         self, queries: Sequence[str], depth: int, allowed: np.ndarray | None = None
