@@ -49,6 +49,26 @@ def _encoder_spec(args: argparse.Namespace):
     )
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _planned_spec(args: argparse.Namespace, plan):
+    """The encoder spec for an engine plan; explicit --device / --batch-size win."""
+    return dataclasses.replace(
+        _encoder_spec(args),
+        model=plan.model,
+        device=args.device or plan.device,
+        batch_size=args.batch_size or plan.batch_size,
+    )
+
+
 def _recall(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -77,12 +97,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     corpus = Path(args.corpus)
     plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
-    spec = dataclasses.replace(
-        _encoder_spec(args),
-        model=plan.model,
-        device=args.device or plan.device,
-        batch_size=args.batch_size or plan.batch_size,
-    )
+    spec = _planned_spec(args, plan)
     logging.getLogger("dalil.indexer").info("embedding with %s", plan.describe())
     encoder = load_encoder(spec)
     settings = SplitSettings(max_tokens=args.max_tokens)
@@ -302,12 +317,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         index_dir = Path(args.index) if args.index else None
         if index_dir is None:  # built the way `dalil index` would build this corpus
             plan = plan_engine(args.index_model, len(lset.articles), args.workers)
-            spec = dataclasses.replace(
-                _encoder_spec(args),
-                model=plan.model,
-                device=args.device or plan.device,
-                batch_size=plan.batch_size,
-            )
+            spec = _planned_spec(args, plan)
             if plan.model not in indexers:
                 indexers[plan.model] = load_encoder(spec)
             index_dir = build_eval_index(
@@ -389,7 +399,7 @@ def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) ->
     p.add_argument("--query-prefix", default=None, help="text put before each query (E5 models: 'query: ')")
     p.add_argument("--passage-prefix", default=None, help="text put before each passage")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="passages per encoder call (default 8; GPU 128)"
+        "--batch-size", type=_positive, default=None, help="passages per encoder call (default 8; GPU 128)"
     )
 
 
@@ -417,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
     p.add_argument(
         "--workers",
-        type=int,
+        type=_positive,
         default=None,
         help="embedding processes, one thread each (default: one per core; 1 for a small corpus)",
     )
@@ -427,14 +437,16 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq"),
         help="auto (default): exact below --exact-below passages, else ivf-sq8; or force one",
     )
-    p.add_argument("--exact-below", type=int, default=20_000, help="passages below which search is exact")
+    p.add_argument(
+        "--exact-below", type=_positive, default=20_000, help="passages below which search is exact"
+    )
     p.add_argument(
         "--target-recall",
         type=_recall,
         default=0.95,
         help="recall@10 vs exact search that an approximate index is tuned to (default 0.95)",
     )
-    p.add_argument("--nlist", type=int, default=None, help="IVF cells (default 4·√passages)")
+    p.add_argument("--nlist", type=_positive, default=None, help="IVF cells (default 4·√passages)")
     _add_model_options(p, "auto")
     p.set_defaults(func=cmd_index)
 
@@ -492,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="engine that builds the evaluation indexes (default auto: as `dalil index` would)",
     )
-    p.add_argument("--workers", type=int, default=None, help="embedding processes for those builds")
+    p.add_argument("--workers", type=_positive, default=None, help="embedding processes for those builds")
     _add_model_options(p, "e5-fast")
     p.set_defaults(func=cmd_eval)
 

@@ -85,10 +85,7 @@ def run_way(way: str, texts: list[str]) -> tuple[float, np.ndarray]:
     with PassageEmbedder(load_encoder(spec), spec, plan.workers, plan.batch_size) as embedder:
         embedder.encode_queries(["تحميل"] * 8 * plan.workers)  # every worker has loaded its model
         started = time.perf_counter()
-        embedder.submit(list(range(len(texts))), texts)
-        vectors = np.zeros((len(texts), embedder.dimension), np.float32)
-        for ids, batch in embedder.finished(wait_all=True):
-            vectors[ids] = batch
+        vectors = embedder.embed(texts)
         return time.perf_counter() - started, vectors
 
 

@@ -89,11 +89,7 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def _embed_chunk(embedder, texts: list[str], meta: list[str], articles: int, first: int) -> int:
-    ids = list(range(len(texts)))
-    embedder.submit(ids, texts)
-    vectors = np.zeros((len(texts), embedder.dimension), np.float32)
-    for batch_ids, batch in embedder.finished(wait_all=True):
-        vectors[batch_ids] = batch
+    vectors = embedder.embed(texts)
     state = json.dumps({"articles": articles})
     name = CACHE / f"chunk-{first:08d}.npz"
     tmp = name.with_suffix(".tmp.npz")

@@ -10,7 +10,6 @@ The pool keeps a bounded number of batches in flight: the corpus streams through
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 from collections import deque
@@ -20,8 +19,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from indexer.encoders import Encoder, EncoderSpec, load_encoder
-
-log = logging.getLogger("dalil.indexer")
 
 _worker_encoder: Encoder | None = None
 
@@ -48,8 +45,7 @@ def _start_worker(spec: EncoderSpec) -> None:
     from indexer.threads import limit_threads_in_environment
 
     _die_with_parent()
-    os.environ.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
-    limit_threads_in_environment(1)
+    limit_threads_in_environment(1, force=True)
     global _worker_encoder
     _worker_encoder = load_encoder(spec)
 
@@ -109,6 +105,14 @@ class PassageEmbedder:
                 return
             self._queue.popleft()
             yield ids, result.result() if isinstance(result, Future) else result
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage embeddings of `texts`, in their order (for callers that need no streaming)."""
+        vectors = np.zeros((len(texts), self.dimension), np.float32)
+        self.submit(list(range(len(texts))), texts)
+        for ids, batch in self.finished(wait_all=True):
+            vectors[ids] = batch
+        return vectors
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query-side embeddings of many short texts (the vocabulary table), spread over the workers."""

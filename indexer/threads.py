@@ -25,11 +25,15 @@ def default_threads() -> int:
         return 1
 
 
-def limit_threads_in_environment(threads: int | None = None) -> int:
-    """Set OpenMP/BLAS limits for runtimes not loaded yet; never override what a user exported."""
+def limit_threads_in_environment(threads: int | None = None, force: bool = False) -> int:
+    """Set OpenMP/BLAS limits for runtimes not loaded yet; never override what a user exported,
+    unless `force` (embedding workers: one thread each whatever the parent was given)."""
     n = threads or default_threads()
     for var in _LIMIT_VARS:
-        os.environ.setdefault(var, str(n))
+        if force:
+            os.environ[var] = str(n)
+        else:
+            os.environ.setdefault(var, str(n))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return n

@@ -79,6 +79,9 @@ def build_vector_index(
         index.add_with_ids(vectors, ids)
         return index, describe(index) | {"chosen_by": settings.kind}
     nlist = settings.nlist or max(1, min(n // 39, round(4 * math.sqrt(n))))  # FAISS wants >=39 per cell
+    if nlist > n:  # k-means cannot make more cells than it has points
+        log.warning("nlist %d is more than the %d passages; using %d", nlist, n, n)
+        nlist = n
     index = _empty_ivf(kind, d, nlist)
     rng = np.random.default_rng(settings.seed)
     sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))  # FAISS asks >= 39 per cell

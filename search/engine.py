@@ -236,13 +236,14 @@ class Searcher:
         if allowed is not None and len(allowed) == 0:
             return [[] for _ in queries]
         lexical: list[Future | list[tuple[int, float]]] = []
-        if mode != "dense":  # SQLite and the encoder both release the GIL: run lexical beside embedding
+        if mode != "dense":
+            job = self._lexical_ranking if mode == "hybrid" else self._plain_lexical_ranking
+            # SQLite and the encoder both release the GIL: in hybrid mode run lexical beside embedding
+            overlap = self.overlap_channels and mode == "hybrid"
             for query in queries:
-                job = self._lexical_ranking if mode == "hybrid" else self._plain_lexical_ranking
-                if self.overlap_channels:
-                    lexical.append(_CHANNELS.submit(job, query, depth, where))
-                else:
-                    lexical.append(job(query, depth, where))
+                lexical.append(
+                    _CHANNELS.submit(job, query, depth, where) if overlap else job(query, depth, where)
+                )
         dense = self.dense_rankings(queries, depth, allowed) if mode != "lexical" else None
         lexical_done = [r.result() if isinstance(r, Future) else r for r in lexical]
         out = []

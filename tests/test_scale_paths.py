@@ -132,6 +132,17 @@ def test_cli_records_the_chosen_vector_index(tmp_path):
     )
     bad = subprocess.run([*cmd, "--target-recall", "1.5"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "target recall" in bad.stderr
+    for option, value in (("--nlist", "0"), ("--workers", "-1"), ("--batch-size", "many")):
+        bad = subprocess.run([*cmd, option, value], cwd=REPO, capture_output=True, text=True)
+        assert bad.returncode == 2 and option in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_more_cells_than_passages_is_capped():
+    vectors = clustered_unit_vectors(50)
+    index, section = build_vector_index(
+        vectors, np.arange(50), VectorIndexSettings(kind="ivf-flat", nlist=1000)
+    )
+    assert section["nlist"] == 50 and index.ntotal == 50
 
 
 def test_worker_processes_embed_exactly_what_one_process_does(encoder):
