@@ -29,8 +29,8 @@ from api.requests import (
     SearchRequest,
     run_search,
 )
-from indexer.locking import LockTimeoutError
-from indexer.store import StoreError
+from indexer.store.locking import LockTimeoutError
+from indexer.store.versions import StoreError
 from indexer.update import update_index
 from search.engine import QueryError, Searcher
 from search.live import LiveSearcher

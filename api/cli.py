@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from api.paths import bundled_corpus_dir, default_eval_cache, default_eval_dir, default_index_dir
-from indexer.threads import apply_thread_limit, default_threads
+from indexer.encoders.threads import apply_thread_limit, default_threads
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("dalil")
@@ -38,7 +38,7 @@ def _configure_output(verbose: int) -> None:
 
 
 def _encoder_spec(args: argparse.Namespace):
-    from indexer.encoders import EncoderSpec
+    from indexer.encoders.engines import EncoderSpec
 
     return EncoderSpec(
         model=args.model,
@@ -77,7 +77,7 @@ def _recall(text: str) -> float:
 
 
 def _vector_settings(args: argparse.Namespace):
-    from indexer.vector_index import VectorIndexSettings
+    from indexer.store.vectors import VectorIndexSettings
 
     try:
         return VectorIndexSettings(
@@ -91,9 +91,9 @@ def _vector_settings(args: argparse.Namespace):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.analysis.splitting import SplitSettings
     from indexer.build import build_index, count_articles, plan_engine
-    from indexer.encoders import load_encoder
-    from indexer.splitting import SplitSettings
+    from indexer.encoders.engines import load_encoder
 
     corpus = Path(args.corpus)
     plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
@@ -131,8 +131,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def _index_encoder(index_dir: Path):
     """The encoder an existing index was built with (updates must embed with the same one)."""
-    from indexer.encoders import load_encoder, spec_from_description
-    from indexer.store import IndexVersion
+    from indexer.encoders.engines import load_encoder, spec_from_description
+    from indexer.store.versions import IndexVersion
 
     version = IndexVersion.open(index_dir)
     try:
@@ -177,7 +177,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from indexer.check import check_index
+    from indexer.store.check import check_index
 
     problems = check_index(Path(args.index), load_encoder=not args.skip_encoder)
     if problems:
@@ -302,7 +302,7 @@ def _labelled_sets(args: argparse.Namespace) -> list:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from indexer.encoders import load_encoder
+    from indexer.encoders.engines import load_encoder
     from search.engine import MODES, Searcher, validate_mode
     from search.evaluation import build_eval_index, evaluate, format_table
 
@@ -360,7 +360,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from indexer.store import IndexVersion
+    from indexer.store.versions import IndexVersion
 
     IndexVersion.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
     # Each worker process opens the index itself through the factory (read from the environment).
@@ -527,9 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     _configure_output(args.verbose)
     apply_thread_limit(args.threads)
     from indexer.corpus import CorpusError
-    from indexer.encoders import EncoderError
-    from indexer.locking import LockTimeoutError
-    from indexer.store import StoreError
+    from indexer.encoders.engines import EncoderError
+    from indexer.store.locking import LockTimeoutError
+    from indexer.store.versions import StoreError
     from search.engine import EncoderMismatchError, QueryError
 
     try:

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from api.requests import MAX_OFFSET, SearchRequest, run_search
-from indexer.arabic import script_of
+from indexer.analysis.arabic import script_of
 from search.engine import QueryError
 from search.live import LiveSearcher
 

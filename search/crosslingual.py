@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexer.lexical import query_terms
-from indexer.vocabulary import Vocabulary
+from indexer.analysis.terms import query_terms
+from indexer.store.vocabulary import Vocabulary
 from search.cache import EmbeddingCache
 
 MIN_SIMILARITY = 0.875

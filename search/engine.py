@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.arabic import script_of
-from indexer.encoders import Encoder, EncoderSpec, load_encoder, spec_from_description
-from indexer.lexical import query_terms
-from indexer.store import IndexVersion
-from indexer.vector_index import search_parameters
-from indexer.vocabulary import Vocabulary
+from indexer.analysis.arabic import script_of
+from indexer.analysis.terms import query_terms
+from indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
+from indexer.store.vectors import search_parameters
+from indexer.store.versions import IndexVersion
+from indexer.store.vocabulary import Vocabulary
 from search.cache import EmbeddingCache
 from search.crosslingual import CrossLingualTerms
 from search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse

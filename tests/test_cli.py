@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import CORPUS, REPO
 
-from indexer.store import VECTORS, read_current
+from indexer.store.versions import VECTORS, read_current
 
 
 def dalil(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, REPO, TECH_NEWS, shared_file
 
-from indexer.check import check_index
-from indexer.store import IndexVersion, read_current
+from indexer.store.check import check_index
+from indexer.store.versions import IndexVersion, read_current
 
 pytestmark = pytest.mark.slow
 TRIALS = 12  # per operation: 24 kills in all

@@ -9,7 +9,7 @@ import pytest
 
 from indexer.build import build_index
 from indexer.corpus import CorpusError
-from indexer.store import (
+from indexer.store.versions import (
     CURRENT,
     FORMAT_VERSION,
     MANIFEST,

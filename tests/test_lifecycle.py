@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from indexer.build import build_index
-from indexer.check import check_index
 from indexer.corpus import RawArticle
-from indexer.locking import LockTimeoutError, writer_lock
-from indexer.store import DATABASE, IndexVersion, read_current
+from indexer.store.check import check_index
+from indexer.store.locking import LockTimeoutError, writer_lock
+from indexer.store.versions import DATABASE, IndexVersion, read_current
 from indexer.update import update_index
 from search.engine import Searcher
 
@@ -109,7 +109,7 @@ def test_a_second_writer_waits_or_fails_clearly(index, encoder):
 
 
 def test_update_of_a_missing_index_is_a_clear_error(tmp_path, encoder):
-    from indexer.store import StoreError
+    from indexer.store.versions import StoreError
 
     with pytest.raises(StoreError, match="no index"):
         update_index(tmp_path / "nothing", [article("x", P1)], (), encoder)
@@ -257,7 +257,7 @@ def test_read_only_index_directory(seed_index, tmp_path):
 
 def test_missing_database_file_is_a_clear_error(index):
     (index / read_current(index) / DATABASE).unlink()
-    from indexer.store import IndexCorruptError
+    from indexer.store.versions import IndexCorruptError
 
     with pytest.raises(IndexCorruptError, match="missing"):
         IndexVersion.open(index)

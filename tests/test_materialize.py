@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 from conftest import CORPUS, TECH_NEWS, shared_file
 
-from indexer.encoders import E5_SPACE_ID, E5TorchEncoder, EncoderSpec, load_encoder, spec_from_description
-from indexer.materialize import (
+from indexer.encoders.engines import (
+    E5_SPACE_ID,
+    E5TorchEncoder,
+    EncoderSpec,
+    load_encoder,
+    spec_from_description,
+)
+from indexer.encoders.materialize import (
     Q4_BLOCK,
     MaterializeError,
     ReferenceTokenizer,

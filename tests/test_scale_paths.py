@@ -10,19 +10,19 @@ import pytest
 from conftest import CORPUS
 
 from indexer.build import build_index, plan_engine
-from indexer.check import check_index
 from indexer.corpus import RawArticle
-from indexer.embedding_pool import PassageEmbedder
-from indexer.encoders import EncoderSpec
-from indexer.store import IndexVersion
-from indexer.update import update_index
-from indexer.vector_index import (
+from indexer.encoders.engines import EncoderSpec
+from indexer.encoders.pool import PassageEmbedder
+from indexer.store.check import check_index
+from indexer.store.vectors import (
     VectorIndexSettings,
     build_vector_index,
     choose_kind,
     search_parameters,
     stored_ids,
 )
+from indexer.store.versions import IndexVersion
+from indexer.update import update_index
 from search.cache import EmbeddingCache
 from search.engine import Filters, Searcher
 

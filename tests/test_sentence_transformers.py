@@ -8,7 +8,7 @@ import pytest
 from conftest import CORPUS
 
 from indexer.build import build_index
-from indexer.encoders import EncoderError, EncoderSpec, SentenceTransformerEncoder, load_encoder
+from indexer.encoders.engines import EncoderError, EncoderSpec, SentenceTransformerEncoder, load_encoder
 from search.engine import EncoderMismatchError, Searcher
 
 pytest.importorskip("sentence_transformers")
@@ -66,8 +66,8 @@ def test_an_index_refuses_another_encoder(seed_index, minilm):
 
 
 def test_splitting_respects_a_smaller_window(tmp_path, minilm):
+    from indexer.analysis.splitting import SplitSettings
     from indexer.build import split_settings_for
-    from indexer.splitting import SplitSettings
 
     settings = split_settings_for(minilm, SplitSettings())
     assert settings.max_tokens + 64 <= minilm.max_tokens

@@ -6,9 +6,9 @@ import itertools
 
 from conftest import CORPUS, TECH_NEWS, shared_file
 
+from indexer.analysis.splitting import SplitSettings, sentence_spans, split_passages
 from indexer.build import prepare_articles
 from indexer.corpus import read_corpus
-from indexer.splitting import SplitSettings, sentence_spans, split_passages
 
 
 def _check(article, passages, encoder, settings):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.store import IndexVersion, StoreError, corpus_fingerprint
+from indexer.store.versions import IndexVersion, StoreError, corpus_fingerprint
 
 
 def check_index(root: Path, expected_encoder: str | None = None, load_encoder: bool = False) -> list[str]:
@@ -61,14 +61,14 @@ def check_index(root: Path, expected_encoder: str | None = None, load_encoder: b
 
 
 def faiss_id_map(version: IndexVersion) -> np.ndarray:
-    from indexer.vector_index import stored_ids
+    from indexer.store.vectors import stored_ids
 
     return stored_ids(version.vectors)
 
 
 def _encoder_problems(version: IndexVersion) -> list[str]:
-    from indexer.encoders import EncoderError, spec_from_description
-    from indexer.encoders import load_encoder as load
+    from indexer.encoders.engines import EncoderError, spec_from_description
+    from indexer.encoders.engines import load_encoder as load
 
     try:
         encoder = load(spec_from_description(version.manifest["encoder"]))

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from indexer.corpus import RawArticle
+if TYPE_CHECKING:  # analysis imports nothing else of dalil at run time
+    from indexer.corpus import RawArticle
 
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _WORD = re.compile(r"\S+")

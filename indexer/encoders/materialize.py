@@ -102,8 +102,6 @@ def materialized_onnx_model(cache_dir: Path | None = None) -> Path:
     import torch
     from transformers import AutoModel
 
-    from indexer.encoders import quiet_transformers
-
     quiet_transformers()
     model = AutoModel.from_pretrained(str(folder)).eval()
 
@@ -274,8 +272,6 @@ def write_sentence_transformer(e5: E5File, out: Path, source_digest: str = "") -
     import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import XLMRobertaConfig, XLMRobertaModel
-
-    from indexer.encoders import quiet_transformers
 
     quiet_transformers()
     c = e5.config
@@ -468,3 +464,11 @@ class ReferenceTokenizer:
             idx, pos = back[pos]
             out.append(idx)
         return out[::-1]
+
+
+def quiet_transformers() -> None:
+    """Logs are quiet by default: no weight-loading progress bars or load reports from transformers."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
