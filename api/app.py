@@ -29,8 +29,8 @@ from api.requests import (
     SearchRequest,
     run_search,
 )
+from indexer.store.layout import StoreError
 from indexer.store.locking import LockTimeoutError
-from indexer.store.versions import StoreError
 from indexer.update import update_index
 from search.engine import QueryError, Searcher
 from search.live import LiveSearcher
@@ -187,16 +187,19 @@ def create_app(
     def stats() -> dict:
         """What is served: counts, encoder, index format and version, build time, size on disk."""
         searcher = live.get()
-        m = searcher.index.manifest
-        size = sum(f.stat().st_size for f in searcher.index.path.iterdir() if f.is_file())
+        with searcher.index.snapshot():  # the newest commit's counts
+            m = searcher.index.manifest
+        size = searcher.index.size_bytes()
         return {
             "articles": m["counts"]["articles"],
             "passages": m["counts"]["passages"],
             "encoder": m["encoder"],
             "format": m["format"],
             "format_version": m["format_version"],
-            "index_version": m.get("version"),
+            "index_version": live.version,
             "built_at": m.get("created_at"),
+            "updated_at": m.get("updated_at"),
+            "segments": len(searcher.index.vectors.segments),
             "size_bytes": size,
             "lexical": m.get("lexical"),
             "faiss": m.get("faiss"),

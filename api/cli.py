@@ -132,13 +132,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _index_encoder(index_dir: Path):
     """The encoder an existing index was built with (updates must embed with the same one)."""
     from indexer.encoders.engines import load_encoder, spec_from_description
-    from indexer.store.versions import IndexVersion
+    from indexer.store.reader import index_metadata
 
-    version = IndexVersion.open(index_dir)
-    try:
-        return load_encoder(spec_from_description(version.manifest["encoder"]))
-    finally:
-        version.close()
+    return load_encoder(spec_from_description(index_metadata(index_dir)["encoder"]))
 
 
 def _print_update(summary, verb: str) -> int:
@@ -147,7 +143,7 @@ def _print_update(summary, verb: str) -> int:
     counts = ", ".join(
         f"{len(getattr(summary, k))} {k}" for k in ("added", "updated", "unchanged", "deleted")
     )
-    target = f"-> version {summary.version}" if summary.version else "(no change: the live version stays)"
+    target = f"-> commit {summary.version}" if summary.version else "(no change: nothing committed)"
     print(
         f"{verb}: {counts}; {summary.passages_embedded} passages embedded, {summary.passages_reused} reused "
         f"in {summary.seconds:.1f} s {target}"
@@ -177,9 +173,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from indexer.encoders.engines import encoder_problems
     from indexer.store.check import check_index
 
-    problems = check_index(Path(args.index), load_encoder=not args.skip_encoder)
+    problems = check_index(Path(args.index), encoder_check=None if args.skip_encoder else encoder_problems)
     if problems:
         for problem in problems:
             print(f"dalil check: {problem}", file=sys.stderr)
@@ -360,9 +357,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from indexer.store.versions import IndexVersion
+    from indexer.store.reader import IndexReader
 
-    IndexVersion.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
+    IndexReader.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
     # Each worker process opens the index itself through the factory (read from the environment).
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
@@ -528,8 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     apply_thread_limit(args.threads)
     from indexer.corpus import CorpusError
     from indexer.encoders.engines import EncoderError
+    from indexer.store.layout import StoreError
     from indexer.store.locking import LockTimeoutError
-    from indexer.store.versions import StoreError
     from search.engine import EncoderMismatchError, QueryError
 
     try:

@@ -54,14 +54,15 @@ def main() -> None:
         dense = [
             r for i in range(0, len(texts), 64) for r in searcher.dense_rankings(texts[i : i + 64], DEPTH)
         ]
-        db = searcher.index.db
-        lexical = {
-            name: [lexical_search(db, query_terms(t), DEPTH, *w) for t in texts]
-            for name, w in LEXICAL_WEIGHTS.items()
-        }
-        latin = [lexical_search(db, query_terms(t, latin_only=True), DEPTH) for t in texts]
-        n = searcher.index.vectors.ntotal
-        rare = [lexical_search(db, distinctive(db, query_terms(t, latin_only=True), n), DEPTH) for t in texts]
+        with searcher.index.snapshot() as snap:
+            lexical = {
+                name: [lexical_search(snap, query_terms(t), DEPTH, *w) for t in texts]
+                for name, w in LEXICAL_WEIGHTS.items()
+            }
+            latin = [lexical_search(snap, query_terms(t, latin_only=True), DEPTH) for t in texts]
+            rare = [
+                lexical_search(snap, distinctive(snap, query_terms(t, latin_only=True)), DEPTH) for t in texts
+            ]
         rows = [("dense", dense)] + [(f"lexical {n}", r) for n, r in lexical.items()]
         for name, lex in lexical.items():
             for k, wl in ((10, 1.0), (10, 1.5), (60, 1.0)):

@@ -229,7 +229,8 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     from indexer.analysis.splitting import SplitSettings
     from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
     from indexer.encoders.engines import load_encoder
-    from indexer.store.versions import IndexVersion, IndexWriter
+    from indexer.store.reader import IndexReader
+    from indexer.store.writer import IndexBuilder
     from search.engine import Searcher
 
     real, meta = real_vectors()
@@ -238,7 +239,7 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     encoder = load_encoder(args.query_model)
     out = Path(args.out)
     started = time.perf_counter()
-    writer = IndexWriter(out, encoder.describe(), {"split": {}})
+    writer = IndexBuilder(out, encoder.describe(), {"split": {}})
     settings = split_settings_for(encoder, SplitSettings())
     texts: list[str] = []
     for _, raw in read_articles(LARGE, 0):
@@ -260,14 +261,15 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     )
     writer.commit()
     build = time.perf_counter() - started
-    version = IndexVersion.open(out)
+    version = IndexReader.open(out)
     faiss_info = version.manifest["faiss"]
-    files = sum(f.stat().st_size for f in version.path.iterdir())
+    files = version.size_bytes()
+    vector_bytes = sum(f.stat().st_size for f in (version.path / "segments").iterdir())
     print(
         f"index of {writer.passages:,} passages ({min(n_real, writer.passages):,} real vectors) "
         f"built in {build:.0f} s from cached vectors: {faiss_info['type']} "
         f"nprobe={faiss_info.get('nprobe')}; "
-        f"vectors.faiss {(version.path / 'vectors.faiss').stat().st_size / writer.passages:.0f} B/passage, "
+        f"segments {vector_bytes / writer.passages:.0f} B/passage, "
         f"all files {files / writer.passages:.0f} B/passage",
         flush=True,
     )

@@ -19,8 +19,8 @@ from indexer.encoders.engines import Encoder, EncoderSpec
 from indexer.encoders.pool import PassageEmbedder
 from indexer.store.locking import writer_lock
 from indexer.store.vectors import VectorIndexSettings, choose_kind
-from indexer.store.versions import IndexWriter
 from indexer.store.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
+from indexer.store.writer import IndexBuilder
 
 log = logging.getLogger("dalil.indexer")
 
@@ -229,7 +229,7 @@ def build_from_articles(
     started = time.perf_counter()
     report = report if report is not None else CorpusReport()
     settings = split_settings_for(encoder, settings or SplitSettings())
-    writer = IndexWriter(Path(out), encoder.describe(), {"split": asdict(settings)}, vector_settings)
+    writer = IndexBuilder(Path(out), encoder.describe(), {"split": asdict(settings)}, vector_settings)
     vocabulary = VocabularyCounter()
     sampler = Reservoir(writer.vector_settings.tuning_queries)
     skipped = 0

@@ -1,57 +1,36 @@
-"""Incremental updates: upsert articles by id and delete by id, all-or-nothing.
+"""Incremental updates: upsert articles by id and delete by id, in one commit each call.
 
-An update never modifies the live version. It copies the live version (SQLite through its backup
-API, the FAISS index in memory) into a new `.partial` directory, applies the changes there, writes
-and verifies the result, and only then switches CURRENT with one atomic rename. A crash at any
-instant therefore leaves either the old version or the new one live, never a mixture; debris of a
-crashed update is removed by the next writer.
+A commit writes what changed and nothing else (store/writer.py): one small FAISS segment with the
+vectors of the new passages, their rows and lexical entries, and tombstones for the passages they
+replace; readers see all of it at once or none of it. Small segments are merged in the background
+(store/writer.py `merge`), or here, after the commit, when no background merger runs.
 
 Upsert semantics: a new id is added; an id whose cleaned content changed gets new passages, and only
 passages whose text (or the article's title) changed are embedded again, the rest keep their vectors;
-an unchanged article costs nothing. An update that changes nothing creates no version.
+an unchanged article costs nothing. An update that changes nothing commits nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import itertools
 import logging
-import os
-import shutil
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from indexer.analysis.splitting import SplitSettings
 from indexer.build import embedding_input, prepare_articles, split_settings_for
 from indexer.corpus import Problem, RawArticle
 from indexer.encoders.engines import Encoder
+from indexer.store.layout import StoreError, ensure_writable
 from indexer.store.locking import writer_lock
-from indexer.store.vectors import describe as describe_vectors
-from indexer.store.versions import (
-    DATABASE,
-    MANIFEST,
-    VECTORS,
-    IndexVersion,
-    StoreError,
-    content_hash,
-    corpus_fingerprint,
-    delete_article_passages,
-    insert_article,
-    insert_passages,
-    new_version_name,
-    publish,
-    read_current,
-)
-from indexer.store.vocabulary import VOCABULARY_VECTORS, VOCABULARY_WORDS
+from indexer.store.writer import ArticleChange, LiveWriter, content_hash, merge
 
 log = logging.getLogger("dalil.update")
+EMBED_BATCH = 64
 
 
 @dataclass
@@ -63,7 +42,7 @@ class UpdateSummary:
     missing: list[str] = field(default_factory=list)  # ids asked to delete that were not there
     passages_embedded: int = 0
     passages_reused: int = 0
-    version: str | None = None  # the new live version; None when nothing changed
+    version: str | None = None  # the generation and commit now live; None when nothing changed
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -71,6 +50,10 @@ class UpdateSummary:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
         out["problems"] = [str(p) for p in self.problems]
         return out
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.deleted)
 
 
 def update_index(
@@ -80,154 +63,106 @@ def update_index(
     encoder: Encoder | None = None,
     wait: float = 0.0,
     progress: bool = False,
+    merge_after: bool = True,
 ) -> UpdateSummary:
-    """Apply upserts and deletes to the index at `root` as one new version."""
+    """Apply upserts and deletes to the index at `root` as one commit.
+
+    `merge_after`: run the merge policy once after the commit (for callers with no background
+    merger, such as `dalil add`), so the number of segments stays bounded.
+    """
     root = Path(root)
     started = time.perf_counter()
-    if read_current(root) is None:
-        raise StoreError(f"no index at {root} to update (build one first with: dalil index --out {root})")
-    if not os.access(root, os.W_OK):
-        raise StoreError(f"index directory is not writable: {root}; nothing was changed")
+    ensure_writable(root)
     with writer_lock(root, wait):
-        live = IndexVersion.open(root)
+        writer = LiveWriter(root)
         try:
-            if encoder is not None and encoder.model_id != live.encoder_id:
+            writer.remove_debris()
+            if encoder is not None and encoder.model_id != writer.encoder_id:
                 raise StoreError(
-                    f"the index was built with {live.encoder_id!r}; cannot add with {encoder.model_id!r}"
+                    f"the index was built with {writer.encoder_id!r}; cannot add with {encoder.model_id!r}"
                 )
-            summary = _apply(root, live, upserts, deletes, encoder, progress)
+            summary = _apply(writer, upserts, deletes, encoder, progress)
         finally:
-            live.close()
+            writer.close()
+    if merge_after and summary.changed:
+        merge_now(root, wait)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _apply(root, live, upserts, deletes, encoder, progress) -> UpdateSummary:
-    version = new_version_name()
-    partial = root / f"{version}.partial"
-    partial.mkdir()
+def merge_now(root: Path, wait: float = 0.0, everything: bool = False):
+    """Merge segments as the policy asks (all of them with `everything`); None when none needed."""
+    return merge(root, lambda: writer_lock(root, max(wait, 10.0)), everything)
+
+
+def _apply(writer: LiveWriter, upserts, deletes, encoder, progress) -> UpdateSummary:
     summary = UpdateSummary()
-    try:
-        db = sqlite3.connect(partial / DATABASE)
-        live.db.backup(db)  # a consistent copy, whatever else reads the live file
-        vectors = faiss.clone_index(live.vectors)
-        changes = _Changes(db, vectors, live.manifest, encoder)
-        for article_id in deletes:
-            (summary.deleted if changes.delete(article_id) else summary.missing).append(article_id)
-        changes.upsert_all(upserts, summary, progress)
-        if not (summary.added or summary.updated or summary.deleted):
-            db.close()
-            shutil.rmtree(partial, ignore_errors=True)
-            return summary
-        _finish(live, partial, version, db, vectors)
-        publish(root, partial, version)
-        summary.version = version
-        log.info(
-            "update %s: %s", version, {k: len(v) for k, v in summary.__dict__.items() if isinstance(v, list)}
-        )
+    changes = _plan_upserts(writer, upserts, encoder, summary)
+    to_delete = []
+    for article_id in deletes:
+        if article_id in changes:  # deleted and re-added in one call: the upsert wins
+            continue
+        (to_delete if writer.existing(article_id) is not None else summary.missing).append(article_id)
+    summary.deleted = list(to_delete)
+    if not (changes or to_delete):
         return summary
-    except BaseException:
-        with contextlib.suppress(Exception):
-            db.close()
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-
-
-class _Changes:
-    def __init__(self, db: sqlite3.Connection, vectors, manifest: dict, encoder: Encoder | None) -> None:
-        self.db, self.vectors, self.manifest, self.encoder = db, vectors, manifest, encoder
-        self.next_id = int(db.execute("SELECT coalesce(max(id), -1) + 1 FROM passages").fetchone()[0])
-
-    def delete(self, article_id: str) -> bool:
-        row = self.db.execute("SELECT id FROM articles WHERE article_id = ?", (article_id,)).fetchone()
-        if row is None:
-            return False
-        removed = delete_article_passages(self.db, row[0])
-        self.vectors.remove_ids(np.array([pid for pid, _, _ in removed], dtype=np.int64))
-        self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
-        return True
-
-    def upsert_all(self, upserts: Iterable[RawArticle], summary: UpdateSummary, progress: bool) -> None:
-        upserts = iter(upserts)
-        first = next(upserts, None)
-        if first is None:
-            return
-        if self.encoder is None:
-            raise StoreError("an encoder is needed to add articles")
-        upserts = itertools.chain([first], upserts)
-        settings = split_settings_for(self.encoder, SplitSettings(**self.manifest["settings"]["split"]))
-        pending: dict[int, str] = {}  # passage id -> text to embed; filled in one batch at the end
-        for article, passages in prepare_articles(upserts, self.encoder, settings):
-            if not passages:
-                summary.problems.append(Problem(article.article_id, None, "no content left after cleaning"))
-                continue
-            digest = content_hash(article)
-            row = self.db.execute(
-                "SELECT id, content_hash FROM articles WHERE article_id = ?", (article.article_id,)
-            ).fetchone()
-            if row is not None and row[1] == digest:
-                summary.unchanged.append(article.article_id)
-                continue
-            reusable: dict[tuple[str, str], np.ndarray] = {}
-            if row is not None:  # changed: drop the old passages, remembering their vectors by text
-                for pid, title, text in delete_article_passages(self.db, row[0]):
-                    if pending.pop(pid, None) is None:  # (an id seen earlier in this same update is
-                        reusable[(title, text)] = self.vectors.reconstruct(pid)  # not embedded yet)
-                        self.vectors.remove_ids(np.array([pid], dtype=np.int64))
-                self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
-                if article.article_id not in summary.added:
-                    summary.updated.append(article.article_id)
-            else:
-                summary.added.append(article.article_id)
-            rowid = insert_article(self.db, article, digest)
-            ids = list(range(self.next_id, self.next_id + len(passages)))
-            self.next_id += len(passages)
-            insert_passages(self.db, rowid, ids, article.title, passages)
-            for pid, passage in zip(ids, passages, strict=True):
-                vector = reusable.get((article.title, passage.text))
-                if vector is not None:
-                    self.vectors.add_with_ids(vector.reshape(1, -1), np.array([pid], dtype=np.int64))
-                    summary.passages_reused += 1
-                else:
-                    pending[pid] = embedding_input(article.title, passage.text)
-        ids, texts = list(pending), list(pending.values())
-        for start in range(0, len(texts), 64):
-            self.vectors.add_with_ids(
-                self.encoder.encode_passages(texts[start : start + 64]),
-                np.array(ids[start : start + 64], dtype=np.int64),
-            )
-        summary.passages_embedded += len(texts)
-
-
-def _finish(live: IndexVersion, partial: Path, version: str, db: sqlite3.Connection, vectors) -> None:
-    """Write the new version's files: FAISS, vocabulary (shared), manifest last."""
-    db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
-    db.commit()
-    articles = int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
-    passages = int(db.execute("SELECT count(*) FROM passages").fetchone()[0])
-    fingerprint = corpus_fingerprint(db.execute("SELECT article_id, content_hash FROM articles"))
-    db.close()
-    if vectors.ntotal != passages:
-        raise StoreError(f"internal error: {vectors.ntotal} vectors for {passages} passages")
-    faiss.write_index(vectors, str(partial / VECTORS))
-    for name in (VOCABULARY_WORDS, VOCABULARY_VECTORS):  # new words are not embedded by updates
-        if (live.path / name).is_file():
-            try:
-                os.link(live.path / name, partial / name)
-            except OSError:
-                shutil.copy2(live.path / name, partial / name)
-    manifest = dict(live.manifest)
-    manifest.update(
-        {
-            "version": version,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "counts": {"articles": articles, "passages": passages},
-            "corpus_fingerprint": fingerprint,
-            "updated_from": live.manifest.get("version"),
-            # same type, nlist and nprobe; an index that outgrows exact search is converted by a rebuild
-            "faiss": live.manifest.get("faiss", {}) | describe_vectors(vectors),
-        }
+    result = writer.commit(list(changes.values()), to_delete)
+    summary.version = f"{writer.path.name}@{result.generation}"
+    log.info(
+        "commit %s: %d added, %d updated, %d deleted, %d passages, %d tombstones",
+        summary.version,
+        len(summary.added),
+        len(summary.updated),
+        len(summary.deleted),
+        result.passages_added,
+        result.tombstones,
     )
-    import json
+    return summary
 
-    (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+
+def _plan_upserts(writer: LiveWriter, upserts, encoder, summary: UpdateSummary) -> dict[str, ArticleChange]:
+    """Clean, split and embed what changed; the vectors of unchanged passages are reused."""
+    upserts = iter(upserts)
+    first = next(upserts, None)
+    if first is None:
+        return {}
+    if encoder is None:
+        raise StoreError("an encoder is needed to add articles")
+    settings = split_settings_for(encoder, SplitSettings(**writer.meta["settings"]["split"]))
+    changes: dict[str, ArticleChange] = {}
+    to_embed: list[tuple[str, int, str]] = []  # (article id, passage ordinal in the change, text)
+    for article, passages in prepare_articles(itertools.chain([first], upserts), encoder, settings):
+        if not passages:
+            summary.problems.append(Problem(article.article_id, None, "no content left after cleaning"))
+            continue
+        digest = content_hash(article)
+        stored = writer.existing(article.article_id)
+        if stored == digest and article.article_id not in changes:
+            summary.unchanged.append(article.article_id)
+            continue
+        if article.article_id in changes:  # the same id twice in one call: the later one wins
+            to_embed = [e for e in to_embed if e[0] != article.article_id]
+        elif stored is None:
+            summary.added.append(article.article_id)
+        else:
+            summary.updated.append(article.article_id)
+        reusable = {(t, x): pid for pid, t, x in writer.stored_passages(article.article_id)}
+        keep = [reusable.get((article.title, p.text)) for p in passages]
+        vectors = np.zeros((len(passages), writer.dimension), np.float32)
+        kept = [(i, pid) for i, pid in enumerate(keep) if pid is not None]
+        if kept:
+            vectors[[i for i, _ in kept]] = writer.vectors_of([pid for _, pid in kept])
+            summary.passages_reused += len(kept)
+        to_embed += [
+            (article.article_id, i, embedding_input(article.title, p.text))
+            for i, p in enumerate(passages)
+            if keep[i] is None
+        ]
+        changes[article.article_id] = ArticleChange(article, digest, passages, vectors)
+    for start in range(0, len(to_embed), EMBED_BATCH):
+        chunk = to_embed[start : start + EMBED_BATCH]
+        vectors = encoder.encode_passages([text for _, _, text in chunk])
+        for (article_id, i, _), vector in zip(chunk, vectors, strict=True):
+            changes[article_id].vectors[i] = vector
+    summary.passages_embedded += len(to_embed)
+    return changes

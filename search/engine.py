@@ -13,8 +13,7 @@ import numpy as np
 from indexer.analysis.arabic import script_of
 from indexer.analysis.terms import query_terms
 from indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
-from indexer.store.vectors import search_parameters
-from indexer.store.versions import IndexVersion
+from indexer.store.reader import IndexReader, Snapshot
 from indexer.store.vocabulary import Vocabulary
 from search.cache import EmbeddingCache
 from search.crosslingual import CrossLingualTerms
@@ -42,21 +41,9 @@ class Filters:
     date_to: str | None = None
     lang: str | None = None
 
-    def sql(self) -> tuple[str, list[str]]:
-        """A WHERE clause over the articles table `a`, and its parameters."""
-        clauses, params = [], []
-        for column in ("source", "category", "lang"):
-            value = getattr(self, column)
-            if value is not None:
-                clauses.append(f"a.{column} = ?")
-                params.append(value)
-        if self.date_from:
-            clauses.append("a.date >= ?")
-            params.append(self.date_from)
-        if self.date_to:
-            clauses.append("a.date <= ?")
-            params.append(self.date_to)
-        return " AND ".join(clauses), params
+    def as_dict(self) -> dict[str, str | None]:
+        """The filters as data, for the store to turn into its own query."""
+        return asdict(self)
 
 
 NO_FILTERS = Filters()
@@ -132,7 +119,7 @@ def validate_query(query: object, k: object) -> tuple[str, int]:
 class Searcher:
     """An open index and a warm query encoder; cheap to call many times."""
 
-    def __init__(self, index: IndexVersion, encoder: Encoder) -> None:
+    def __init__(self, index: IndexReader, encoder: Encoder) -> None:
         if encoder.model_id != index.encoder_id:
             raise EncoderMismatchError(
                 f"the index at {index.path} was built with encoder {index.encoder_id!r}, "
@@ -148,7 +135,7 @@ class Searcher:
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:
         """Open an index with a loaded encoder, a model to load, or (None) the one it was built with."""
-        index = IndexVersion.open(Path(index_dir))
+        index = IndexReader.open(Path(index_dir))
         try:
             if model is None:
                 model = spec_from_description(index.manifest["encoder"])
@@ -188,17 +175,19 @@ class Searcher:
         cleaned = [validate_query(q, k)[0] for q in queries]
         if not cleaned:
             return []
-        rankings = self.rank(cleaned, mode, offset + k, filters, cut=False)
-        pages = [ranking[offset : offset + k] for ranking in rankings]
-        rows = self.index.passages({pid for page in pages for pid, _ in page})
+        with self.index.snapshot() as snap:  # one commit for ranking and rows alike
+            rankings = self.rank(cleaned, mode, offset + k, filters, cut=False, snap=snap)
+            pages = [ranking[offset : offset + k] for ranking in rankings]
+            rows = snap.passages({pid for page in pages for pid, _ in page})
+            live = snap.live_passages
         # Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
         # that depth, every match was seen and `total` is exact.
-        depth = min(max(offset + k, CANDIDATES), self.index.vectors.ntotal)
+        depth = min(max(offset + k, CANDIDATES), live)
         return [
             ResultPage(
                 self._hits(page, rows, q, offset),
                 total=len(ranking),
-                exhaustive=len(ranking) < depth or depth == self.index.vectors.ntotal,
+                exhaustive=len(ranking) < depth or depth == live,
             )
             for page, ranking, q in zip(pages, rankings, cleaned, strict=True)
         ]
@@ -216,7 +205,8 @@ class Searcher:
         depth = min(MAX_K, max(CANDIDATES, 5 * k))  # enough passages to fill k distinct articles
         groups = group_by_article(self.search(query, depth, mode, filters))
         if collapse:
-            groups = collapse_duplicates(groups[: 2 * k], self.index)
+            with self.index.snapshot() as snap:
+                groups = collapse_duplicates(groups[: 2 * k], snap)
         return groups[:k]
 
     def rank(
@@ -227,25 +217,34 @@ class Searcher:
         filters: Filters = NO_FILTERS,
         weights: FusionWeights = DEFAULT_WEIGHTS,
         cut: bool = True,
+        snap: Snapshot | None = None,
     ) -> list[list[tuple[int, float]]]:
         """Top-k (passage id, score) rankings, best first, for validated questions (all candidates
-        when `cut` is False)."""
+        when `cut` is False), from one snapshot of the index (taken here when none is given)."""
+        if snap is None:
+            with self.index.snapshot() as own:
+                return self.rank(queries, mode, k, filters, weights, cut, own)
         depth = max(k, CANDIDATES)  # each channel's candidates; fusion normalises over these
-        where = filters.sql()
-        allowed = self.index.passage_ids_where(*where) if where[0] else None
+        where = filters.as_dict()
+        allowed = snap.passage_ids_where(where)
         if allowed is not None and len(allowed) == 0:
             return [[] for _ in queries]
-        lexical: list[Future | list[tuple[int, float]]] = []
+        lexical_done: list[list[tuple[int, float]]] = []
+        pending: Future | None = None
         if mode != "dense":
             job = self._lexical_ranking if mode == "hybrid" else self._plain_lexical_ranking
+
+            def all_lexical() -> list[list[tuple[int, float]]]:  # one thread: one snapshot connection
+                return [job(snap, query, depth, where) for query in queries]
+
             # SQLite and the encoder both release the GIL: in hybrid mode run lexical beside embedding
-            overlap = self.overlap_channels and mode == "hybrid"
-            for query in queries:
-                lexical.append(
-                    _CHANNELS.submit(job, query, depth, where) if overlap else job(query, depth, where)
-                )
-        dense = self.dense_rankings(queries, depth, allowed) if mode != "lexical" else None
-        lexical_done = [r.result() if isinstance(r, Future) else r for r in lexical]
+            if self.overlap_channels and mode == "hybrid":
+                pending = _CHANNELS.submit(all_lexical)
+            else:
+                lexical_done = all_lexical()
+        dense = self.dense_rankings(queries, depth, allowed, snap) if mode != "lexical" else None
+        if pending is not None:
+            lexical_done = pending.result()
         out = []
         for i, query in enumerate(queries):
             if mode == "dense":
@@ -256,25 +255,35 @@ class Searcher:
                 out.append(fuse(dense[i], lexical_done[i], script_of(query), weights))
         return [ranking[:k] for ranking in out] if cut else out
 
-    def _plain_lexical_ranking(self, query: str, depth: int, where: tuple) -> list[tuple[int, float]]:
-        return lexical_search(self.index.db, query_terms(query), depth, where=where)
+    @staticmethod
+    def _plain_lexical_ranking(
+        snap: Snapshot, query: str, depth: int, where: dict
+    ) -> list[tuple[int, float]]:
+        return lexical_search(snap, query_terms(query), depth, filters=where)
 
-    def _lexical_ranking(self, query: str, depth: int, where: tuple) -> list[tuple[int, float]]:
+    @staticmethod
+    def _lexical_ranking(snap: Snapshot, query: str, depth: int, where: dict) -> list[tuple[int, float]]:
         """The lexical channel of hybrid search: for non-Arabic questions only their distinctive
         Latin names and numbers may vote."""
         script = script_of(query)
         terms = query_terms(query, latin_only=script != "ar")
         if script != "ar":
-            terms = distinctive(self.index.db, terms, self.index.vectors.ntotal)
-        return lexical_search(self.index.db, terms, depth, where=where)
+            terms = distinctive(snap, terms)
+        return lexical_search(snap, terms, depth, filters=where)
 
     def dense_rankings(
-        self, queries: Sequence[str], depth: int, allowed: np.ndarray | None = None
+        self,
+        queries: Sequence[str],
+        depth: int,
+        allowed: np.ndarray | None = None,
+        snap: Snapshot | None = None,
     ) -> list[list[tuple[int, float]]]:
+        if snap is None:
+            with self.index.snapshot() as own:
+                return self.dense_rankings(queries, depth, allowed, own)
         vectors = np.ascontiguousarray(self.query_vectors.get_many(list(queries)), dtype=np.float32)
         # Filters apply inside FAISS, so a selective filter still yields `depth` candidates.
-        params = search_parameters(self.index.vectors, allowed)
-        scores, ids = self.index.vectors.search(vectors, depth, params=params)
+        scores, ids = snap.vectors.search(vectors, depth, allowed)
         return [
             [(int(pid), float(score)) for score, pid in zip(row_s, row_i, strict=True) if pid >= 0]
             for row_s, row_i in zip(scores, ids, strict=True)

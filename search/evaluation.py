@@ -129,7 +129,7 @@ def eval_index_key(lset: LabelledSet, encoder_id: str, extra: str = "") -> str:
 
     from indexer.analysis.terms import ANALYZER
     from indexer.build import INDEXER_REVISION
-    from indexer.store.versions import FORMAT_VERSION
+    from indexer.store.database import FORMAT_VERSION
 
     h = hashlib.sha256(f"{FORMAT_VERSION}|{INDEXER_REVISION}|{ANALYZER}|{encoder_id}|{extra}".encode())
     for article in lset.articles:
@@ -142,7 +142,7 @@ def build_eval_index(
 ) -> Path:
     """Index a set's paragraphs once; later runs with the same texts and engine reuse it."""
     from indexer.build import build_from_articles
-    from indexer.store.versions import read_current
+    from indexer.store.layout import read_current
 
     engine = encoder.describe().get("backend", "")  # engines of one vector space differ in the last digits
     out = Path(cache_dir) / f"corpus-{eval_index_key(lset, encoder.model_id, engine)}"

@@ -24,7 +24,7 @@ import numpy as np
 
 from indexer.analysis.arabic import tokens
 from indexer.analysis.terms import STOPWORDS
-from indexer.store.versions import IndexVersion
+from indexer.store.reader import Snapshot
 
 MIN_TFIDF_COSINE = 0.20
 MIN_DENSE_COSINE = 0.95
@@ -72,7 +72,7 @@ def group_by_article(hits: list) -> list[ArticleResult]:
     return list(groups.values())
 
 
-def collapse_duplicates(groups: list[ArticleResult], index: IndexVersion) -> list[ArticleResult]:
+def collapse_duplicates(groups: list[ArticleResult], index: Snapshot) -> list[ArticleResult]:
     """Fold each article that repeats a better-ranked one's story into that one's `duplicates`."""
     if len(groups) < 2:
         return groups
@@ -122,30 +122,15 @@ def _same_story(lexical: dict, dense: dict, a: str, b: str) -> bool:
     return tfidf >= MIN_TFIDF_COSINE and float(dense[a] @ dense[b]) >= MIN_DENSE_COSINE
 
 
-def _tfidf_vectors(index: IndexVersion, article_ids: list[str]) -> dict[str, dict[str, float]]:
-    marks = ",".join("?" * len(article_ids))
-    texts = dict(
-        index.db.execute(
-            f"SELECT article_id, title || '\n' || text FROM articles WHERE article_id IN ({marks})",
-            article_ids,
-        )
-    )
+def _tfidf_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, dict[str, float]]:
+    texts = index.article_texts(article_ids)
     terms = {
         a: Counter(t.stem for t in tokens(texts[a]) if t.norm not in STOPWORDS and len(t.stem) > 1)
         for a in article_ids
     }
     vocabulary = sorted({s for c in terms.values() for s in c})
-    passages = index.vectors.ntotal
-    df = (
-        dict(
-            index.db.execute(
-                f"SELECT term, doc FROM passages_vocab WHERE term IN ({','.join('?' * len(vocabulary))})",
-                vocabulary,
-            )
-        )
-        if vocabulary
-        else {}
-    )
+    passages = index.live_passages
+    df = index.doc_freqs(vocabulary)
     vectors = {}
     for a, counts in terms.items():
         weights = {
@@ -156,15 +141,8 @@ def _tfidf_vectors(index: IndexVersion, article_ids: list[str]) -> dict[str, dic
     return vectors
 
 
-def _mean_vectors(index: IndexVersion, article_ids: list[str]) -> dict[str, np.ndarray]:
-    marks = ",".join("?" * len(article_ids))
-    rows = index.db.execute(
-        f"SELECT article_id, passage_id FROM passage_rows WHERE article_id IN ({marks})",
-        article_ids,
-    )
-    by_article: dict[str, list[int]] = {}
-    for article_id, pid in rows:
-        by_article.setdefault(article_id, []).append(pid)
+def _mean_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, np.ndarray]:
+    by_article = index.passage_ids_of(article_ids)
     out = {}
     for article_id, pids in by_article.items():
         mean = np.mean([index.vectors.reconstruct(int(p)) for p in pids], axis=0)

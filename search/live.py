@@ -1,11 +1,12 @@
-"""The searcher of an index directory's live version, replaced when CURRENT changes.
+"""The searcher of an index directory's live generation, replaced when CURRENT changes.
 
-Each request asks `get()`, which costs one stat() of CURRENT: a rebuild or an update from any
-process (they replace CURRENT atomically, so its inode changes) is picked up by the next request,
-without a restart. The new version is opened beside the old one and swapped in under a lock;
-requests already running keep the searcher they started with, and the old version is closed when
-the last of them lets go of it. If the new version cannot be opened, the old one keeps serving and
-the failure is logged.
+Commits to the live generation (adds, deletes, merges, from any process) need nothing here: every
+query reads the newest commit (store/reader.py). A full rebuild writes a new generation and replaces
+CURRENT atomically (its inode changes); each request asks `get()`, which costs one stat() of
+CURRENT, so the next request after a rebuild is answered from it, without a restart. The new
+generation is opened beside the old one and swapped in under a lock; requests already running keep
+the searcher they started with. If the new generation cannot be opened, the old one keeps serving
+and the failure is logged.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import threading
 from pathlib import Path
 
-from indexer.store.versions import CURRENT, IndexVersion
+from indexer.store.layout import CURRENT
+from indexer.store.reader import IndexReader
 from search.engine import Searcher
 
 log = logging.getLogger("dalil.live")
@@ -49,7 +51,7 @@ class LiveSearcher:
                 return self.version
             current = self._searcher
             try:
-                version = IndexVersion.open(self.root)
+                version = IndexReader.open(self.root)
                 if version.path != current.index.path:
                     self._searcher = Searcher(version, current.encoder)
                     # same encoder, same query vectors: a new version keeps the warm cache
@@ -64,4 +66,6 @@ class LiveSearcher:
 
     @property
     def version(self) -> str | None:
-        return self._searcher.index.manifest.get("version")
+        """The generation served and its newest commit seen, e.g. `i2026…-123@17`."""
+        m = self._searcher.index.manifest
+        return f"{m.get('version')}@{m.get('generation')}"

@@ -44,9 +44,9 @@ def seed_index(tmp_path_factory, encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(seed_index, encoder):
-    from indexer.store.versions import IndexVersion
+    from indexer.store.reader import IndexReader
     from search.engine import Searcher
 
-    s = Searcher(IndexVersion.open(seed_index), encoder)
+    s = Searcher(IndexReader.open(seed_index), encoder)
     yield s
     s.close()

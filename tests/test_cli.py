@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import CORPUS, REPO
 
-from indexer.store.versions import VECTORS, read_current
+from indexer.store.layout import SEGMENTS, read_current
 
 
 def dalil(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -102,7 +102,8 @@ def test_missing_index(tmp_path):
 def test_corrupt_index(seed_index, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(seed_index, root)
-    (root / read_current(root) / VECTORS).write_bytes(b"garbage")
+    for segment in (root / read_current(root) / SEGMENTS).iterdir():
+        segment.write_bytes(b"garbage")
     proc = dalil("search", "سؤال", "--index", str(root))
     assert proc.returncode == 1 and "damaged" in proc.stderr
 

@@ -20,7 +20,8 @@ import pytest
 from conftest import CORPUS, REPO, TECH_NEWS, shared_file
 
 from indexer.store.check import check_index
-from indexer.store.versions import IndexVersion, read_current
+from indexer.store.layout import read_current
+from indexer.store.reader import IndexReader
 
 pytestmark = pytest.mark.slow
 TRIALS = 12  # per operation: 24 kills in all
@@ -37,12 +38,14 @@ def _start(*args: str) -> subprocess.Popen:
 
 
 def _state(index) -> tuple[str, int, frozenset[str]]:
-    version = IndexVersion.open(index)
+    reader = IndexReader.open(index)
     try:
-        ids = frozenset(r[0] for r in version.db.execute("SELECT article_id FROM articles"))
-        return version.manifest["version"], version.manifest["counts"]["passages"], ids
+        with reader.snapshot() as snap:
+            ids = frozenset(r[0] for r in snap.db.execute("SELECT article_id FROM articles"))
+            m = reader.manifest
+            return f"{m['version']}@{m['generation']}", m["counts"]["passages"], ids
     finally:
-        version.close()
+        reader.close()
 
 
 def _kill_at_random(args: list[str], rng: random.Random, longest: float) -> str:

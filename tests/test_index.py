@@ -1,30 +1,30 @@
-"""The index on disk: round trip, manifest, versions and atomic switch, damage detection."""
+"""The index on disk: round trip, metadata, generations and atomic switch, damage detection."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
 from indexer.build import build_index
 from indexer.corpus import CorpusError
-from indexer.store.versions import (
+from indexer.store.database import FORMAT_VERSION, open_for_writing, read_meta, write_meta
+from indexer.store.layout import (
     CURRENT,
-    FORMAT_VERSION,
-    MANIFEST,
-    VECTORS,
+    DATABASE,
+    SEGMENTS,
     IndexCorruptError,
     IndexNotFoundError,
-    IndexVersion,
+    OldFormatError,
     StoreError,
     read_current,
 )
+from indexer.store.reader import IndexReader
 from search.engine import EncoderMismatchError, QueryError, Searcher
 
 
 def test_round_trip_build_reopen_search(seed_index, encoder):
-    version = IndexVersion.open(seed_index)
+    version = IndexReader.open(seed_index)
     m = version.manifest
     assert m["format_version"] == FORMAT_VERSION and m["encoder"]["id"] == encoder.model_id
     assert m["encoder"]["dimension"] == 384 and m["counts"]["articles"] == 5
@@ -34,21 +34,22 @@ def test_round_trip_build_reopen_search(seed_index, encoder):
     hits = searcher.search("5G cooperation with Russia", k=5)
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert hits[0].article_id == "000_5e840d295c91c543"
-    article_text = version.db.execute("SELECT text FROM articles WHERE article_id = ?", (hits[0].article_id,))
-    assert article_text.fetchone()[0][hits[0].start : hits[0].end] == hits[0].text
+    article_text = version.article(hits[0].article_id)["text"]
+    assert article_text[hits[0].start : hits[0].end] == hits[0].text
     searcher.close()
 
 
 def test_search_opens_the_database_read_only(seed_index):
-    version = IndexVersion.open(seed_index)
-    with pytest.raises(Exception, match="readonly"):
-        version.db.execute("DELETE FROM passages")
+    version = IndexReader.open(seed_index)
+    with version.snapshot() as snap, pytest.raises(Exception, match="readonly"):
+        snap.db.execute("DELETE FROM passages")
     version.close()
 
 
 def test_vectors_are_unit_length(seed_index):
-    version = IndexVersion.open(seed_index)
-    vectors = version.vectors.index.reconstruct_n(0, version.vectors.ntotal)
+    version = IndexReader.open(seed_index)
+    (segment,) = version.vectors.segments
+    vectors = segment.index.index.reconstruct_n(0, segment.index.ntotal)
     assert abs(float((vectors**2).sum(axis=1).min()) - 1) < 1e-4
     version.close()
 
@@ -87,7 +88,7 @@ def test_failed_rebuild_leaves_the_old_index_serving(tmp_path, tiny_corpus, enco
 
 
 def test_encoder_mismatch_is_refused(seed_index, encoder):
-    version = IndexVersion.open(seed_index)
+    version = IndexReader.open(seed_index)
     version.manifest["encoder"]["id"] = "sentence-transformers:some/other-model"
     with pytest.raises(EncoderMismatchError, match="built with encoder"):
         Searcher(version, encoder)
@@ -99,40 +100,61 @@ def _copy(seed_index, tmp_path):
     return dst, dst / read_current(dst)
 
 
+def _set_meta(generation, **values):
+    db = open_for_writing(generation / DATABASE)
+    write_meta(db, values)
+    db.close()
+
+
 def test_damaged_indexes_give_clear_errors(seed_index, tmp_path):
     with pytest.raises(IndexNotFoundError):
-        IndexVersion.open(tmp_path / "missing")
+        IndexReader.open(tmp_path / "missing")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(IndexNotFoundError, match="no CURRENT"):
-        IndexVersion.open(empty)
+        IndexReader.open(empty)
 
-    root, version = _copy(seed_index, tmp_path)
-    data = (version / VECTORS).read_bytes()
-    (version / VECTORS).write_bytes(data[: len(data) // 3])
-    with pytest.raises(IndexCorruptError, match=r"vectors\.faiss"):
-        IndexVersion.open(root)
+    root, generation = _copy(seed_index, tmp_path)
+    (segment,) = (generation / SEGMENTS).iterdir()
+    data = segment.read_bytes()
+    segment.write_bytes(data[: len(data) // 3])
+    with pytest.raises(IndexCorruptError, match=r"cannot read segments/seg-.*\.faiss"):
+        IndexReader.open(root)
 
     shutil.rmtree(root)
-    root, version = _copy(seed_index, tmp_path)
-    manifest = json.loads((version / MANIFEST).read_text())
-    manifest["format_version"] = FORMAT_VERSION + 1
-    (version / MANIFEST).write_text(json.dumps(manifest))
+    root, generation = _copy(seed_index, tmp_path)
+    _set_meta(generation, format_version=FORMAT_VERSION + 1)
     with pytest.raises(StoreError, match="format version"):
-        IndexVersion.open(root)
+        IndexReader.open(root)
 
-    (root / CURRENT).write_text("v-does-not-exist\n")
+    shutil.rmtree(root)
+    root, generation = _copy(seed_index, tmp_path)
+    (generation / DATABASE).write_bytes(b"not a database at all" * 100)
+    with pytest.raises(IndexCorruptError, match=r"index\.sqlite"):
+        IndexReader.open(root)
+
+    (root / CURRENT).write_text("i-does-not-exist\n")
     with pytest.raises(IndexCorruptError, match="missing"):
-        IndexVersion.open(root)
+        IndexReader.open(root)
 
 
-def test_manifest_counts_must_match(seed_index, tmp_path):
-    root, version = _copy(seed_index, tmp_path)
-    manifest = json.loads((version / MANIFEST).read_text())
-    manifest["counts"]["passages"] += 1
-    (version / MANIFEST).write_text(json.dumps(manifest))
+def test_an_index_of_the_old_format_is_refused_with_how_to_rebuild(tmp_path):
+    root = tmp_path / "old"
+    (root / "v20261101T000000000000Z-1").mkdir(parents=True)
+    (root / "v20261101T000000000000Z-1" / "manifest.json").write_text('{"format": "dalil-index"}')
+    (root / CURRENT).write_text("v20261101T000000000000Z-1\n")
+    with pytest.raises(OldFormatError, match=r"older dalil .* dalil index --corpus"):
+        IndexReader.open(root)
+
+
+def test_metadata_counts_must_match(seed_index, tmp_path):
+    root, generation = _copy(seed_index, tmp_path)
+    db = open_for_writing(generation / DATABASE)
+    counts = read_meta(db)["counts"]
+    db.close()
+    _set_meta(generation, counts={**counts, "passages": counts["passages"] + 1})
     with pytest.raises(IndexCorruptError, match="passages"):
-        IndexVersion.open(root)
+        IndexReader.open(root)
 
 
 def test_unwritable_output_directory(tmp_path, tiny_corpus, encoder):

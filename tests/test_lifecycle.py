@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,9 +19,12 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from indexer.build import build_index
 from indexer.corpus import RawArticle
+from indexer.encoders.engines import encoder_problems
 from indexer.store.check import check_index
+from indexer.store.database import open_for_writing, read_meta, write_meta
+from indexer.store.layout import DATABASE, IndexCorruptError, StoreError, read_current
 from indexer.store.locking import LockTimeoutError, writer_lock
-from indexer.store.versions import DATABASE, IndexVersion, read_current
+from indexer.store.reader import IndexReader
 from indexer.update import update_index
 from search.engine import Searcher
 
@@ -43,7 +45,7 @@ def article(article_id: str, *paragraphs: str, title: str = "هواوي تطلق
 
 @pytest.fixture
 def index(tmp_path, seed_index):
-    """A private copy of the session's seed index (versions are directories: copying is cheap)."""
+    """A private copy of the session's seed index (small: copying is cheap)."""
     out = tmp_path / "index"
     shutil.copytree(seed_index, out)
     return out
@@ -57,7 +59,7 @@ def test_upsert_adds_updates_and_skips_unchanged(index, encoder):
     assert Searcher.open(index, encoder).search("هاتف هواوي الجديد", 1)[0].article_id == "n1"
 
     same = update_index(index, [article("n1", P1, P2)], (), encoder)
-    assert same.unchanged == ["n1"] and same.version is None  # nothing done, no new version
+    assert same.unchanged == ["n1"] and same.version is None  # nothing done, nothing committed
 
     changed = update_index(index, [article("n1", P1, P2, P3)], (), encoder)
     assert changed.updated == ["n1"]
@@ -68,10 +70,10 @@ def test_upsert_adds_updates_and_skips_unchanged(index, encoder):
 
 
 def test_delete_by_id(index, encoder):
-    before = IndexVersion.open(index).manifest["counts"]
+    before = IndexReader.open(index).manifest["counts"]
     summary = update_index(index, (), ["000_5e840d295c91c543", "no-such-id"], None)
     assert summary.deleted == ["000_5e840d295c91c543"] and summary.missing == ["no-such-id"]
-    after = IndexVersion.open(index).manifest["counts"]
+    after = IndexReader.open(index).manifest["counts"]
     assert after["articles"] == before["articles"] - 1 and after["passages"] < before["passages"]
     assert check_index(index) == []
     hits = Searcher.open(index, encoder).search("التعاون مع روسيا في الجيل الخامس", 10)
@@ -81,9 +83,8 @@ def test_delete_by_id(index, encoder):
 def test_check_reports_damage_precisely(index, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(index, damaged)
-    db = sqlite3.connect(damaged / read_current(damaged) / DATABASE)
+    db = open_for_writing(damaged / read_current(damaged) / DATABASE)
     db.execute("DELETE FROM passages WHERE id = (SELECT max(id) FROM passages)")
-    db.commit()
     db.close()
     problems = check_index(damaged)
     assert problems and "passages" in problems[0]
@@ -109,8 +110,6 @@ def test_a_second_writer_waits_or_fails_clearly(index, encoder):
 
 
 def test_update_of_a_missing_index_is_a_clear_error(tmp_path, encoder):
-    from indexer.store.versions import StoreError
-
     with pytest.raises(StoreError, match="no index"):
         update_index(tmp_path / "nothing", [article("x", P1)], (), encoder)
 
@@ -257,25 +256,28 @@ def test_read_only_index_directory(seed_index, tmp_path):
 
 def test_missing_database_file_is_a_clear_error(index):
     (index / read_current(index) / DATABASE).unlink()
-    from indexer.store.versions import IndexCorruptError
-
     with pytest.raises(IndexCorruptError, match="missing"):
-        IndexVersion.open(index)
+        IndexReader.open(index)
     assert "missing" in check_index(index)[0]
 
 
 def test_check_loads_the_recorded_encoder(index):
-    assert check_index(index, load_encoder=True) == []
-    manifest_file = index / read_current(index) / "manifest.json"
-    manifest = json.loads(manifest_file.read_text())
-    manifest["encoder"] = {
-        **manifest["encoder"],
-        "backend": "sentence-transformers",
-        "model": "/no/such/model",
-        "id": "sentence-transformers:/no/such/model",
-    }
-    manifest_file.write_text(json.dumps(manifest))
-    assert "cannot be loaded" in check_index(index, load_encoder=True)[0]
+    assert check_index(index, encoder_check=encoder_problems) == []
+    db = open_for_writing(index / read_current(index) / DATABASE)
+    recorded = read_meta(db)["encoder"]
+    write_meta(
+        db,
+        {
+            "encoder": {
+                **recorded,
+                "backend": "sentence-transformers",
+                "model": "/no/such/model",
+                "id": "sentence-transformers:/no/such/model",
+            }
+        },
+    )
+    db.close()
+    assert "cannot be loaded" in check_index(index, encoder_check=encoder_problems)[0]
 
 
 def test_the_same_id_twice_in_one_update(index, encoder):
@@ -283,7 +285,7 @@ def test_the_same_id_twice_in_one_update(index, encoder):
     summary = update_index(index, [article("d1", P1), article("d1", P2, P3)], (), encoder)
     assert summary.added == ["d1"] and summary.updated == []
     assert check_index(index) == []
-    stored = IndexVersion.open(index).article("d1")
+    stored = IndexReader.open(index).article("d1")
     assert stored["text"] == P2 + "\n\n" + P3  # the last copy wins
 
 

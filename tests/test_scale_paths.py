@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import faiss
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from indexer.corpus import RawArticle
 from indexer.encoders.engines import EncoderSpec
 from indexer.encoders.pool import PassageEmbedder
 from indexer.store.check import check_index
+from indexer.store.reader import IndexReader
 from indexer.store.vectors import (
     VectorIndexSettings,
     build_vector_index,
@@ -21,7 +20,6 @@ from indexer.store.vectors import (
     search_parameters,
     stored_ids,
 )
-from indexer.store.versions import IndexVersion
 from indexer.update import update_index
 from search.cache import EmbeddingCache
 from search.engine import Filters, Searcher
@@ -91,7 +89,7 @@ def test_an_ivf_index_searches_updates_and_checks(ivf_seed_index, encoder, tmp_p
 
     root = tmp_path / "index"
     shutil.copytree(ivf_seed_index, root)
-    manifest = IndexVersion.open(root).manifest["faiss"]
+    manifest = IndexReader.open(root).manifest["faiss"]
     assert (
         manifest["type"] == "IVF2,SQ8" and manifest["nprobe"] in (1, 2) and manifest["bytes_per_code"] == 384
     )
@@ -107,10 +105,13 @@ def test_an_ivf_index_searches_updates_and_checks(ivf_seed_index, encoder, tmp_p
     )
     update_index(root, [new], ["004_19b3c5eaec262736"], encoder)
     assert check_index(root) == []
-    after = IndexVersion.open(root)
-    assert (
-        after.manifest["faiss"]["type"] == "IVF2,SQ8"
-        and after.manifest["faiss"]["nprobe"] == manifest["nprobe"]
+    after = IndexReader.open(root)
+    assert after.manifest["faiss"] == IndexReader.open(ivf_seed_index).manifest["faiss"]
+    new_segment = after.vectors.segments[-1]
+    assert len(after.vectors.segments) == 2 and new_segment.family is not None
+    assert faiss.extract_index_ivf(new_segment.index).nlist == 2  # a clone of the trained cells
+    assert isinstance(
+        faiss.downcast_index(faiss.extract_index_ivf(new_segment.index)), faiss.IndexIVFScalarQuantizer
     )
     assert Searcher.open(root, encoder).search("هاتف هواوي الجديد", 1)[0].article_id == "n1"
 
@@ -125,7 +126,7 @@ def test_cli_records_the_chosen_vector_index(tmp_path):
     cmd = [sys.executable, "-m", "api.cli", "index", "-q", "--out", str(out), "--vector-index", "ivf-flat"]
     done = subprocess.run([*cmd, "--nlist", "2", "--target-recall", "0.99"], cwd=REPO, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()
-    manifest = json.loads((out / (out / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    manifest = IndexReader.open(out).manifest
     assert (
         manifest["faiss"]["type"] == "IVF2,Flat"
         and manifest["faiss"]["tuning"]["target_recall_at_10"] == 0.99

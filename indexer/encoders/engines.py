@@ -310,3 +310,21 @@ class E5OnnxEncoder:
             "version": self.version,
             "dimension": self.dimension,
         }
+
+
+def encoder_problems(recorded: dict) -> list[str]:
+    """Whether the encoder an index records loads here and makes vectors of its id and dimension."""
+    try:
+        encoder = load_encoder(spec_from_description(recorded))
+    except EncoderError as exc:
+        return [f"the index's encoder {recorded['id']!r} cannot be loaded here: {exc}"]
+    problems = []
+    if encoder.model_id != recorded["id"]:
+        problems.append(
+            f"the encoder loaded is {encoder.model_id!r}, the index was built with {recorded['id']!r}"
+        )
+    if encoder.dimension != int(recorded["dimension"]):
+        problems.append(
+            f"the encoder makes {encoder.dimension}-d vectors, the index holds {recorded['dimension']}-d"
+        )
+    return problems

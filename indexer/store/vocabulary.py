@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.analysis.arabic import is_arabic_term, tokens
+from indexer.store.layout import IndexCorruptError
 
 VOCABULARY_WORDS = "vocabulary.json"
 VOCABULARY_VECTORS = "vocabulary.npy"
@@ -64,10 +65,31 @@ class Vocabulary:
 
     @classmethod
     def open(cls, directory: Path) -> Vocabulary | None:
-        if not (directory / VOCABULARY_WORDS).is_file():
+        """The table, None when the index has none, or IndexCorruptError naming the damaged file."""
+        words_file, vectors_file = directory / VOCABULARY_WORDS, directory / VOCABULARY_VECTORS
+        if not words_file.is_file() and not vectors_file.is_file():
             return None
-        words = json.loads((directory / VOCABULARY_WORDS).read_text(encoding="utf-8"))
-        vectors = np.load(directory / VOCABULARY_VECTORS, mmap_mode="r")
-        if len(words) != len(vectors):
-            return None
+        try:
+            words = json.loads(words_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise IndexCorruptError(f"index is damaged: {words_file} is unreadable ({exc})") from exc
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise IndexCorruptError(f"index is damaged: {words_file} is not a list of words")
+        try:
+            vectors = np.load(vectors_file, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexCorruptError(f"index is damaged: {vectors_file} is unreadable ({exc})") from exc
+        if vectors.ndim != 2 or len(words) != len(vectors):
+            raise IndexCorruptError(
+                f"index is damaged: {vectors_file} holds {vectors.shape}, for {len(words)} words"
+            )
         return cls(words, vectors)
+
+
+def vocabulary_problems(directory: Path) -> list[str]:
+    """What is wrong with a generation's word table (nothing when it is whole or absent)."""
+    try:
+        Vocabulary.open(directory)
+    except IndexCorruptError as exc:
+        return [str(exc)]
+    return []

@@ -1,0 +1,163 @@
+"""The SQLite file of a generation: schema, connections, metadata. Every SQL statement of dalil
+is in this package; most of them are here.
+
+SQLite comes from `apsw`, which bundles its own SQLite (3.54), not from Python's `sqlite3`: the
+SQLite that this Python links (3.40) has the WAL-reset bug (sqlite.org/wal.html#walresetbug,
+versions 3.7.0-3.51.2: a checkpoint racing another connection can corrupt a WAL database), and a
+live index is exactly a WAL database with one writer and many reader connections.
+
+Concurrency: WAL journal, one writer (`BEGIN IMMEDIATE`, behind the directory's writer lock), any
+number of readers, each query in its own read transaction so that every statement of it sees one
+commit. `synchronous=FULL`: a commit that returned survives a power cut, not only a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import apsw
+
+from indexer.store.layout import IndexCorruptError, StoreError
+
+FORMAT_NAME = "dalil-index"
+FORMAT_VERSION = 2  # 1: an immutable copy per version; 2: segments + tombstones in one live generation
+BUSY_TIMEOUT_MS = 10_000
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);   -- JSON values
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT, category TEXT, date TEXT, url TEXT, lang TEXT,
+    text TEXT NOT NULL,              -- the cleaned article; passage offsets point into it
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,          -- the FAISS id; never reused (meta next_passage_id)
+    article INTEGER NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL,
+    start INTEGER NOT NULL,          -- [start, end) in articles.text, in characters
+    end INTEGER NOT NULL
+);
+CREATE INDEX passages_by_article ON passages(article, ordinal);
+-- The lexical channel (indexer/analysis/terms.py): rowid = passage id; contentless, BM25-ranked,
+-- one table over every live passage, so BM25 statistics never depend on segments.
+CREATE VIRTUAL TABLE passages_fts
+    USING fts5(exact, stems, tokenize='unicode61 remove_diacritics 0', content='');
+-- Immutable FAISS files; a row is written in the same transaction that makes its passages live.
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: readers cache loaded segments by id
+    file TEXT NOT NULL UNIQUE,       -- under segments/
+    family INTEGER REFERENCES families(id),   -- NULL: exact (flat) segment
+    vectors INTEGER NOT NULL,        -- ids stored in the file, deleted ones included
+    min_id INTEGER NOT NULL,         -- segments hold disjoint, contiguous passage id ranges
+    max_id INTEGER NOT NULL,         -- (ids grow; merges join neighbours), so an id names its segment
+    generation INTEGER NOT NULL      -- the commit that added it
+);
+-- Trained, empty IVF indexes; IVF segments are clones of one, so they can be merged code for code.
+CREATE TABLE families (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file TEXT NOT NULL UNIQUE,       -- under families/
+    trained_on INTEGER NOT NULL,     -- live passages when it was trained
+    section TEXT NOT NULL            -- JSON: type, nlist, nprobe, tuning (the manifest's "faiss")
+);
+-- Passages whose vector still sits in a segment but is no longer live (Lucene's live-docs).
+-- A merge drops the vectors and these rows together.
+CREATE TABLE tombstones (passage_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+-- Passage text is derived from the article (substr counts characters), so it is never stored twice.
+CREATE VIEW passage_rows AS
+    SELECT p.id AS passage_id, p.ordinal, p.start, p.end,
+           substr(a.text, p.start + 1, p.end - p.start) AS text,
+           a.article_id, a.title, a.source, a.category, a.date, a.url, a.lang
+    FROM passages p JOIN articles a ON a.id = p.article;
+"""
+
+# Document frequency per term, per connection (a temp table works on a read-only connection).
+FTS_VOCABULARY = "CREATE VIRTUAL TABLE temp.passages_vocab USING fts5vocab(main, passages_fts, 'row')"
+
+
+def open_for_writing(file: Path, create: bool = False) -> apsw.Connection:
+    flags = apsw.SQLITE_OPEN_READWRITE | (apsw.SQLITE_OPEN_CREATE if create else 0)
+    try:
+        db = apsw.Connection(str(file), flags=flags)
+        db.setbusytimeout(BUSY_TIMEOUT_MS)
+        if create:
+            db.execute("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")  # a build is all or nothing
+            db.execute(SCHEMA)
+        else:
+            _check_readable(db, file)
+            db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864")
+    except apsw.ReadOnlyError as exc:
+        raise StoreError(f"index is not writable: {file}; nothing was changed") from exc
+    except apsw.Error as exc:
+        raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
+    return db
+
+
+def open_for_reading(file: Path) -> apsw.Connection:
+    if not file.is_file():
+        raise IndexCorruptError(f"index is damaged: {file} is missing")
+    try:
+        db = apsw.Connection(str(file), flags=apsw.SQLITE_OPEN_READONLY)
+        db.setbusytimeout(BUSY_TIMEOUT_MS)
+        _check_readable(db, file)
+        db.execute(FTS_VOCABULARY)
+    except apsw.Error as exc:
+        raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
+    return db
+
+
+def _check_readable(db: apsw.Connection, file: Path) -> None:
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    missing = {"meta", "articles", "passages", "passages_fts", "segments", "tombstones"} - names
+    if missing:
+        raise IndexCorruptError(f"index is damaged: {file} lacks the tables {', '.join(sorted(missing))}")
+
+
+def read_meta(db: apsw.Connection) -> dict:
+    try:
+        return {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+    except (ValueError, apsw.Error) as exc:
+        raise IndexCorruptError(f"index is damaged: unreadable metadata ({exc})") from exc
+
+
+def write_meta(db: apsw.Connection, values: dict) -> None:
+    db.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [(k, json.dumps(v, ensure_ascii=False)) for k, v in values.items()],
+    )
+
+
+def check_format(meta: dict, where: Path) -> None:
+    if meta.get("format") != FORMAT_NAME:
+        raise IndexCorruptError(f"{where} is not a dalil index (no format {FORMAT_NAME!r} in its metadata)")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise StoreError(
+            f"index at {where} has format version {version}; this dalil reads up to {FORMAT_VERSION}. "
+            "Upgrade dalil or rebuild the index."
+        )
+    for key in ("encoder", "counts", "generation", "next_passage_id"):
+        if key not in meta:
+            raise IndexCorruptError(f"index at {where} is damaged: its metadata lacks {key!r}")
+
+
+# The corpus fingerprint: a sum (mod 2^256) of one hash per (article id, content hash). A sum, not
+# a hash of the sorted list, so that each write can update it for the articles it touches alone.
+_MOD = 1 << 256
+
+
+def article_hash(article_id: str, digest: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{article_id}\x1f{digest}".encode()).digest(), "big")
+
+
+def fingerprint_of(pairs: Iterable[tuple[str, str]]) -> str:
+    return f"{sum(article_hash(a, d) for a, d in pairs) % _MOD:064x}"
+
+
+def fingerprint_add(fingerprint: str, added: int, removed: int) -> str:
+    return f"{(int(fingerprint, 16) + added - removed) % _MOD:064x}"

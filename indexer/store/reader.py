@@ -1,0 +1,383 @@
+"""Reading a live index: one consistent view of SQLite and FAISS per query (near-real-time).
+
+Each query runs in a `Snapshot`: a read transaction on one SQLite connection, so every statement
+of the query sees the same commit, and the FAISS segments that commit lists, with its tombstones
+masked. Segment files are loaded once and shared by the views of later commits (they never
+change); a new commit costs a reader the files it added and the tombstones written since.
+
+Readers never wait for the writer (SQLite WAL) and never see half a write: a commit is one SQLite
+transaction, and the segment files it names were synced before it. If a merge has removed a segment
+file that an older snapshot still names, the snapshot is simply taken again, newer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import apsw
+import numpy as np
+
+from indexer.store.database import check_format, open_for_reading, read_meta
+from indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
+from indexer.store.vectors import Segment, VectorView, read_segment
+
+_VIEWS_KEPT = 3  # views of recent commits, for queries whose snapshot began before the newest one
+_SNAPSHOT_TRIES = 3
+FILTER_COLUMNS = ("source", "category", "lang")
+
+_PASSAGE_COLUMNS = (
+    "passage_id, ordinal, start, end, text, article_id, title, source, category, date, url, lang"
+)
+
+
+@dataclass
+class PassageRow:
+    passage_id: int
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    article_id: str
+    title: str
+    source: str | None
+    category: str | None
+    date: str | None
+    url: str | None
+    lang: str | None
+
+
+class _SegmentGone(Exception):
+    """A segment file named by an old snapshot was removed by a merge committed since."""
+
+
+def filter_clause(filters: Mapping[str, str | None]) -> tuple[str, list[str]]:
+    """A WHERE clause over articles `a` for metadata filters given as data (column -> value)."""
+    clauses, params = [], []
+    for column in FILTER_COLUMNS:
+        value = filters.get(column)
+        if value is not None:
+            clauses.append(f"a.{column} = ?")
+            params.append(value)
+    if filters.get("date_from"):
+        clauses.append("a.date >= ?")
+        params.append(filters["date_from"])
+    if filters.get("date_to"):
+        clauses.append("a.date <= ?")
+        params.append(filters["date_to"])
+    return " AND ".join(clauses), params
+
+
+class Snapshot:
+    """One commit of the index, for the length of a query. Not for use by two threads at once."""
+
+    def __init__(self, db: apsw.Connection, meta: dict, vectors: VectorView) -> None:
+        self.db = db
+        self.meta = meta
+        self.vectors = vectors
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta["generation"])
+
+    @property
+    def live_passages(self) -> int:
+        return int(self.meta["counts"]["passages"])
+
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passage_rows WHERE passage_id IN ({marks})", ids
+        )
+        return {r[0]: PassageRow(*r) for r in rows}
+
+    def passage_ids_where(self, filters: Mapping[str, str | None]) -> np.ndarray | None:
+        """Ids of the live passages whose article passes the filters (None: no filter given)."""
+        where, params = filter_clause(filters)
+        if not where:
+            return None
+        rows = self.db.execute(
+            f"SELECT p.id FROM passages p JOIN articles a ON a.id = p.article WHERE {where}", params
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def bm25(
+        self, match: str, n: int, weights: tuple[float, float], filters: Mapping[str, str | None]
+    ) -> list[tuple[int, float]]:
+        """Top-n (passage id, BM25) for an FTS5 MATCH expression; higher is better."""
+        where, params = filter_clause(filters)
+        restrict = (
+            f" AND rowid IN (SELECT p.id FROM passages p JOIN articles a ON a.id = p.article WHERE {where})"
+            if where
+            else ""
+        )
+        rows = self.db.execute(
+            "SELECT rowid, -bm25(passages_fts, ?, ?) AS score FROM passages_fts"
+            f" WHERE passages_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?",
+            (*weights, match, *params, n),
+        )
+        return [(int(pid), float(score)) for pid, score in rows]
+
+    def doc_freqs(self, terms: Iterable[str]) -> dict[str, int]:
+        """Passages containing each term (either FTS5 column)."""
+        terms = list(terms)
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        return dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", terms))
+
+    def article_texts(self, article_ids: list[str]) -> dict[str, str]:
+        """Headline and text of each article, for comparing stories."""
+        marks = ",".join("?" * len(article_ids))
+        return dict(
+            self.db.execute(
+                f"SELECT article_id, title || char(10) || text FROM articles WHERE article_id IN ({marks})",
+                article_ids,
+            )
+        )
+
+    def passage_ids_of(self, article_ids: list[str]) -> dict[str, list[int]]:
+        marks = ",".join("?" * len(article_ids))
+        out: dict[str, list[int]] = {}
+        rows = self.db.execute(
+            f"SELECT a.article_id, p.id FROM passages p JOIN articles a ON a.id = p.article"
+            f" WHERE a.article_id IN ({marks}) ORDER BY p.ordinal",
+            article_ids,
+        )
+        for article_id, pid in rows:
+            out.setdefault(article_id, []).append(pid)
+        return out
+
+    def article(self, article_id: str) -> dict | None:
+        """An article's metadata, cleaned text and passages, or None."""
+        row = self.db.execute(
+            "SELECT id, article_id, title, source, category, date, url, lang, text FROM articles"
+            " WHERE article_id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("article_id", "title", "source", "category", "date", "url", "lang", "text")
+        out = dict(zip(keys, row[1:], strict=True))
+        passages = self.db.execute(
+            "SELECT id, ordinal, start, end FROM passages WHERE article = ? ORDER BY ordinal", (row[0],)
+        )
+        out["passages"] = [
+            {"passage_id": pid, "ordinal": o, "start": a, "end": b, "text": out["text"][a:b]}
+            for pid, o, a, b in passages
+        ]
+        return out
+
+    def facet_values(self, column: str) -> list[str]:
+        """Distinct non-empty values of a metadata column (for the search page's filters)."""
+        if column not in FILTER_COLUMNS:
+            raise ValueError(column)
+        rows = self.db.execute(
+            f"SELECT DISTINCT {column} FROM articles WHERE {column} IS NOT NULL ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
+
+class IndexReader:
+    """An index opened for searching; follows every commit of its generation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the generation directory
+        self._lock = threading.Lock()
+        self._free: list[apsw.Connection] = []
+        self._all: list[apsw.Connection] = []
+        self._views: dict[int, VectorView] = {}
+        self._segments: dict[int, Segment] = {}  # loaded segment files, by segment id
+        self._facets: dict[tuple[int, str], list[str]] = {}
+        self.manifest: dict = {}
+
+    @classmethod
+    def open(cls, path: Path | str) -> IndexReader:
+        reader = cls(resolve_generation(Path(path)))
+        try:
+            with reader.snapshot() as snap:
+                reader._check_counts(snap)
+        except BaseException:
+            reader.close()
+            raise
+        return reader
+
+    @property
+    def encoder_id(self) -> str:
+        return self.manifest["encoder"]["id"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.manifest["encoder"]["dimension"])
+
+    @property
+    def vectors(self) -> VectorView:
+        """The newest view loaded (for sizes; searches take theirs from a snapshot)."""
+        return self._views[max(self._views)]
+
+    def _check_counts(self, snap: Snapshot) -> None:
+        expected = snap.live_passages
+        rows = snap.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        if not (snap.vectors.ntotal == rows == expected):
+            raise IndexCorruptError(
+                f"index at {self.path} is damaged: its metadata says {expected} passages, "
+                f"the segments hold {snap.vectors.ntotal} live vectors, {DATABASE} has {rows} rows"
+            )
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """The index as of one commit, for the length of the `with` block."""
+        db, snap = self._begin()
+        try:
+            yield snap
+        finally:
+            with contextlib.suppress(apsw.Error):
+                db.execute("COMMIT")
+            self._release(db)
+
+    def _begin(self) -> tuple[apsw.Connection, Snapshot]:
+        for attempt in range(_SNAPSHOT_TRIES):
+            db = self._acquire()
+            try:
+                db.execute("BEGIN")
+                meta = read_meta(db)  # the first read fixes the snapshot
+                check_format(meta, self.path)
+                view = self._view_for(db, meta)
+            except _SegmentGone as gone:
+                self._end(db)
+                if attempt == _SNAPSHOT_TRIES - 1:
+                    raise IndexCorruptError(
+                        f"index at {self.path} is damaged: {SEGMENTS}/{gone} is missing"
+                    ) from None
+                continue
+            except apsw.Error as exc:
+                self._end(db)
+                raise IndexCorruptError(f"index at {self.path} is damaged: {DATABASE}: {exc}") from exc
+            except BaseException:
+                self._end(db)
+                raise
+            self.manifest = manifest_from_meta(meta, self.path.name)
+            return db, Snapshot(db, meta, view)
+        raise AssertionError("unreachable")
+
+    def _end(self, db: apsw.Connection) -> None:
+        with contextlib.suppress(apsw.Error):
+            db.execute("ROLLBACK")
+        self._release(db)
+
+    def _acquire(self) -> apsw.Connection:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        db = open_for_reading(self.path / DATABASE)
+        with self._lock:
+            self._all.append(db)
+        return db
+
+    def _release(self, db: apsw.Connection) -> None:
+        with self._lock:
+            self._free.append(db)
+
+    def _view_for(self, db: apsw.Connection, meta: dict) -> VectorView:
+        generation = int(meta["generation"])
+        with self._lock:
+            view = self._views.get(generation)
+            if view is not None:
+                return view
+            view = self._load_view(db, meta)
+            self._views[generation] = view
+            for old in sorted(self._views)[:-_VIEWS_KEPT]:
+                del self._views[old]
+            live = {s.id for v in self._views.values() for s in v.segments}
+            self._segments = {i: s for i, s in self._segments.items() if i in live}
+            return view
+
+    def _load_view(self, db: apsw.Connection, meta: dict) -> VectorView:
+        nprobe = {
+            fid: json.loads(section).get("nprobe")
+            for fid, section in db.execute("SELECT id, section FROM families")
+        }
+        segments = []
+        for sid, file, family in db.execute("SELECT id, file, family FROM segments ORDER BY id"):
+            seg = self._segments.get(sid)
+            if seg is None:
+                path = self.path / SEGMENTS / file
+                if family is not None and not (self.path / FAMILIES).is_dir():
+                    raise IndexCorruptError(f"index at {self.path} is damaged: {FAMILIES}/ is missing")
+                if not path.is_file():
+                    raise _SegmentGone(file)
+                try:
+                    seg = read_segment(path, sid, file, family, nprobe.get(family))
+                except RuntimeError as exc:
+                    raise IndexCorruptError(
+                        f"index at {self.path} is damaged: cannot read {SEGMENTS}/{file}"
+                    ) from exc
+                self._segments[sid] = seg
+            segments.append(seg)
+        tombstones = np.fromiter((r[0] for r in db.execute("SELECT passage_id FROM tombstones")), np.int64)
+        deleted = {s.id: s.ids_among(tombstones) for s in segments} if len(tombstones) else {}
+        return VectorView(
+            segments, {k: np.sort(v) for k, v in deleted.items() if len(v)}, self.dimension_of(meta)
+        )
+
+    @staticmethod
+    def dimension_of(meta: dict) -> int:
+        return int(meta["encoder"]["dimension"])
+
+    # Conveniences for callers outside a query (pages, the CLI): each takes its own snapshot.
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
+        with self.snapshot() as snap:
+            return snap.passages(ids)
+
+    def article(self, article_id: str) -> dict | None:
+        with self.snapshot() as snap:
+            return snap.article(article_id)
+
+    def article_ids(self, passage_ids: Iterable[int]) -> dict[int, str]:
+        return {pid: row.article_id for pid, row in self.passages(passage_ids).items()}
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of this generation (database, its WAL, segments, families, vocabulary)."""
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def facet_values(self, column: str) -> list[str]:
+        with self.snapshot() as snap:
+            key = (snap.generation, column)
+            if key not in self._facets:
+                self._facets = {k: v for k, v in self._facets.items() if k[0] == snap.generation}
+                self._facets[key] = snap.facet_values(column)
+            return self._facets[key]
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                with contextlib.suppress(apsw.Error):
+                    db.close()
+            self._all.clear()
+            self._free.clear()
+
+
+def manifest_from_meta(meta: dict, name: str) -> dict:
+    """What `dalil check`, /stats and the CLI show: the metadata, with the generation's name."""
+    out = dict(meta)
+    out["version"] = name
+    return out
+
+
+def index_metadata(path: Path | str) -> dict:
+    """The newest commit's metadata alone (encoder, counts, settings): no segment is loaded."""
+    generation = resolve_generation(Path(path))
+    db = open_for_reading(generation / DATABASE)
+    try:
+        meta = read_meta(db)
+        check_format(meta, generation)
+    finally:
+        db.close()
+    return manifest_from_meta(meta, generation.name)

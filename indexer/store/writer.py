@@ -1,0 +1,650 @@
+"""Writing an index: a full build into a new generation, and commits to the live one.
+
+A full build (`IndexBuilder`) writes a new generation directory beside the live one and switches
+CURRENT to it once it is complete, synced and re-read.
+
+Every other write (`LiveWriter.commit`: adds, updates, deletes; `merge`) changes the live
+generation in two steps, the way Lucene commits a segment:
+1. new FAISS files are written under `segments/` with names no commit uses yet, then fsynced
+   (file and directory). A crash here leaves files that nothing names; the next writer removes them.
+2. one SQLite transaction inserts the rows (articles, passages, FTS5, the segment row), writes
+   tombstones for replaced or deleted passages, and bumps the generation. That transaction is the
+   commit point: before it nothing is visible, after it everything is, and it survives a crash.
+Files that a commit no longer names (segments merged away) are removed after it.
+Writers hold the directory's writer lock for their commit (store/locking.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import apsw
+import faiss
+import numpy as np
+
+from indexer.analysis.cleaning import CleanArticle
+from indexer.analysis.splitting import Passage
+from indexer.analysis.terms import ANALYZER, passage_fields
+from indexer.store.database import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    article_hash,
+    check_format,
+    fingerprint_add,
+    open_for_reading,
+    open_for_writing,
+    read_meta,
+    write_meta,
+)
+from indexer.store.layout import (
+    DATABASE,
+    FAMILIES,
+    SEGMENTS,
+    StoreError,
+    ensure_writable,
+    fsync_dir,
+    fsync_file,
+    new_file_name,
+    new_generation_name,
+    owned_by_live_process,
+    publish,
+    resolve_generation,
+)
+from indexer.store.reader import IndexReader
+from indexer.store.vectors import (
+    VectorIndexSettings,
+    all_vectors,
+    build_vector_index,
+    empty_family,
+    flat_index,
+    merge_indexes,
+    new_segment_index,
+    segment_vectors,
+)
+
+log = logging.getLogger("dalil.store")
+
+
+def content_hash(article: CleanArticle) -> str:
+    h = hashlib.sha256()
+    for part in (article.title, article.text, article.source, article.category, article.date, article.url):
+        h.update((part or "").encode("utf-8"))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _insert_article(db: apsw.Connection, article: CleanArticle, digest: str) -> int:
+    db.execute(
+        "INSERT INTO articles (article_id, title, source, category, date, url, lang, text, content_hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            article.article_id,
+            article.title,
+            article.source,
+            article.category,
+            article.date,
+            article.url,
+            article.lang,
+            article.text,
+            digest,
+        ),
+    )
+    return int(db.last_insert_rowid())
+
+
+def _insert_passages(
+    db: apsw.Connection, article_rowid: int, ids: Sequence[int], title: str, passages: Sequence[Passage]
+) -> None:
+    """Passage rows and their lexical (FTS5) rows."""
+    db.executemany(
+        "INSERT INTO passages (id, article, ordinal, start, end) VALUES (?,?,?,?,?)",
+        [(pid, article_rowid, p.ordinal, p.start, p.end) for pid, p in zip(ids, passages, strict=True)],
+    )
+    fields = [passage_fields(title, p.text) for p in passages]
+    db.executemany(
+        "INSERT INTO passages_fts (rowid, exact, stems) VALUES (?,?,?)",
+        [(pid, f.exact, f.stems) for pid, f in zip(ids, fields, strict=True)],
+    )
+
+
+def _write_faiss(index: faiss.Index, folder: Path, prefix: str) -> str:
+    """Write an index under a fresh name and make it durable; returns the file name."""
+    name = new_file_name(prefix, ".faiss")
+    faiss.write_index(index, str(folder / name))
+    fsync_file(folder / name)
+    fsync_dir(folder)
+    return name
+
+
+class IndexBuilder:
+    """Writes one new generation; `commit()` verifies it and makes it the live one."""
+
+    def __init__(
+        self,
+        root: Path,
+        encoder_info: dict,
+        settings: dict,
+        vector_settings: VectorIndexSettings | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.vector_settings = vector_settings or VectorIndexSettings()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create index directory {self.root}: {exc.strerror}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"index directory is not writable: {self.root}")
+        self.version = new_generation_name()
+        self.path = self.root / (self.version + ".partial")  # renamed when complete
+        (self.path / SEGMENTS).mkdir(parents=True)
+        (self.path / FAMILIES).mkdir()
+        self.encoder_info = encoder_info
+        self.settings = settings
+        self._db = open_for_writing(self.path / DATABASE, create=True)
+        self._db.execute("BEGIN")
+        self._vectors = flat_index(int(encoder_info["dimension"]))  # exact until commit picks the type
+        self.tuning_queries: np.ndarray | None = None  # query-side vectors for tuning an IVF index
+        self._next_passage_id = 0
+        self._fingerprint = f"{0:064x}"
+        self.extra_manifest: dict = {}  # sections other components add (e.g. the vocabulary)
+        self.articles = 0
+        self.passages = 0
+
+    def add_article(self, article: CleanArticle, passages: Sequence[Passage]) -> list[int]:
+        """Store an article and its passages; returns the passage ids to attach vectors to."""
+        digest = content_hash(article)
+        rowid = _insert_article(self._db, article, digest)
+        ids = list(range(self._next_passage_id, self._next_passage_id + len(passages)))
+        self._next_passage_id += len(passages)
+        _insert_passages(self._db, rowid, ids, article.title, passages)
+        self._fingerprint = fingerprint_add(self._fingerprint, article_hash(article.article_id, digest), 0)
+        self.articles += 1
+        self.passages += len(passages)
+        return ids
+
+    def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        self._vectors.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._db.close()
+        import shutil
+
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def commit(self) -> Path:
+        """Finish the files, verify them by re-opening, then switch CURRENT to this generation."""
+        if self._vectors.ntotal != self.passages:
+            raise StoreError(f"internal error: {self._vectors.ntotal} vectors for {self.passages} passages")
+        self._db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
+        index, section = build_vector_index(
+            *all_vectors(self._vectors), self.vector_settings, self.tuning_queries
+        )
+        self._vectors = index
+        family_id = None
+        if "nlist" in section:
+            name = _write_faiss(empty_family(index), self.path / FAMILIES, "fam")
+            self._db.execute(
+                "INSERT INTO families (file, trained_on, section) VALUES (?, ?, ?)",
+                (name, self.passages, json.dumps(section, ensure_ascii=False)),
+            )
+            family_id = self._db.last_insert_rowid()
+        name = _write_faiss(index, self.path / SEGMENTS, "seg")
+        self._db.execute(
+            "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
+            " VALUES (?, ?, ?, ?, ?, 1)",
+            (name, family_id, self.passages, 0, self._next_passage_id - 1),
+        )
+        write_meta(self._db, self._meta(section))
+        self._db.execute("COMMIT")
+        self._db.execute("PRAGMA journal_mode=WAL")  # from now on: commits beside readers
+        self._db.close()
+        return publish(self.root, self.path, self.version, verify=lambda p: IndexReader.open(p).close())
+
+    def _meta(self, section: dict) -> dict:
+        now = _now()
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "created_at": now,
+            "updated_at": now,
+            "generation": 1,
+            "next_passage_id": self._next_passage_id,
+            "encoder": self.encoder_info,
+            "counts": {"articles": self.articles, "passages": self.passages},
+            "corpus_fingerprint": self._fingerprint,
+            "faiss": section,
+            "vector_settings": section.get("settings") or _settings_dict(self.vector_settings),
+            "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
+            "settings": self.settings,
+            **self.extra_manifest,
+        }
+
+
+def _settings_dict(settings: VectorIndexSettings) -> dict:
+    from dataclasses import asdict
+
+    return asdict(settings)
+
+
+@dataclass
+class ArticleChange:
+    """An article to store (new or replacing the one with its id), with a vector per passage."""
+
+    article: CleanArticle
+    digest: str
+    passages: list[Passage]
+    vectors: np.ndarray
+
+
+@dataclass
+class CommitResult:
+    generation: int
+    segment: str | None
+    passages_added: int
+    tombstones: int
+    seconds: float = 0.0
+    bytes_written: int = 0  # segment file only; SQLite pages are counted by the benchmarks
+
+
+class LiveWriter:
+    """Changes to the live generation of an index directory. Use under the writer lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        ensure_writable(self.root)
+        self.path = resolve_generation(self.root)
+        self.db = open_for_writing(self.path / DATABASE)
+        try:
+            self.meta = read_meta(self.db)
+            check_format(self.meta, self.path)
+        except BaseException:
+            self.db.close()
+            raise
+        self._segments: dict[str, faiss.Index] = {}  # segment files read for vectors_of
+
+    @property
+    def encoder_id(self) -> str:
+        return self.meta["encoder"]["id"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.meta["encoder"]["dimension"])
+
+    def existing(self, article_id: str) -> str | None:
+        """The stored content hash of an article, or None when it is not in the index."""
+        row = self.db.execute(
+            "SELECT content_hash FROM articles WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def stored_passages(self, article_id: str) -> list[tuple[int, str, str]]:
+        """(passage id, title, text) of an article's stored passages."""
+        row = self.db.execute(
+            "SELECT id, title, text FROM articles WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        if row is None:
+            return []
+        rowid, title, text = row
+        rows = self.db.execute(
+            "SELECT id, start, end FROM passages WHERE article = ? ORDER BY ordinal", (rowid,)
+        )
+        return [(pid, title, text[a:b]) for pid, a, b in rows]
+
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of live passages (for passages an update keeps): only the segments that
+        hold them are read, found by their id ranges."""
+        out = np.zeros((len(ids), self.dimension), np.float32)
+        for row, pid in enumerate(ids):
+            file = self.db.execute(
+                "SELECT file FROM segments WHERE ? BETWEEN min_id AND max_id", (int(pid),)
+            ).fetchone()
+            if file is None:
+                raise StoreError(f"index at {self.path} is damaged: no segment holds passage {pid}")
+            if file[0] not in self._segments:
+                try:
+                    self._segments[file[0]] = faiss.read_index(str(self.path / SEGMENTS / file[0]))
+                except RuntimeError as exc:
+                    raise StoreError(f"index at {self.path} is damaged: cannot read {file[0]}") from exc
+            out[row] = segment_vectors(self._segments[file[0]], np.array([pid], np.int64))[0]
+        return out
+
+    def _family(self) -> tuple[int | None, faiss.Index | None]:
+        """The newest IVF family (new segments are cloned from it), or none: exact segments."""
+        row = self.db.execute("SELECT id, file FROM families ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            return None, None
+        try:
+            return row[0], faiss.read_index(str(self.path / FAMILIES / row[1]))
+        except RuntimeError as exc:
+            raise StoreError(f"index at {self.path} is damaged: cannot read {FAMILIES}/{row[1]}") from exc
+
+    def commit(self, upserts: Sequence[ArticleChange], deletes: Sequence[str]) -> CommitResult:
+        """Make these changes live in one commit (an article id in both is replaced, not deleted)."""
+        import time
+
+        started = time.perf_counter()
+        next_id = int(self.meta["next_passage_id"])
+        ids_per_article = []
+        for change in upserts:
+            ids_per_article.append(list(range(next_id, next_id + len(change.passages))))
+            next_id += len(change.passages)
+        segment, family_id = None, None
+        written = 0
+        if upserts:
+            family_id, family = self._family()
+            vectors = np.vstack([c.vectors for c in upserts]).astype(np.float32)
+            all_ids = np.array([i for ids in ids_per_article for i in ids], dtype=np.int64)
+            index = new_segment_index(vectors, all_ids, self.dimension, family)
+            segment = _write_faiss(index, self.path / SEGMENTS, "seg")
+            written = (self.path / SEGMENTS / segment).stat().st_size
+        try:
+            generation, tombstones = self._apply(
+                upserts, deletes, ids_per_article, next_id, segment, family_id
+            )
+        except BaseException:
+            if segment is not None:
+                with contextlib.suppress(OSError):
+                    (self.path / SEGMENTS / segment).unlink()
+            raise
+        added = sum(len(ids) for ids in ids_per_article)
+        return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
+
+    def _apply(self, upserts, deletes, ids_per_article, next_id, segment, family_id) -> tuple[int, int]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            meta = read_meta(db)
+            generation = int(meta["generation"]) + 1
+            fingerprint = meta["corpus_fingerprint"]
+            counts = dict(meta["counts"])
+            tombstones = 0
+            for article_id in [*deletes, *(c.article.article_id for c in upserts)]:
+                removed = self._remove_article(article_id, generation)
+                if removed is not None:
+                    digest, passages = removed
+                    fingerprint = fingerprint_add(fingerprint, 0, article_hash(article_id, digest))
+                    counts["articles"] -= 1
+                    counts["passages"] -= passages
+                    tombstones += passages
+            for change, ids in zip(upserts, ids_per_article, strict=True):
+                rowid = _insert_article(db, change.article, change.digest)
+                _insert_passages(db, rowid, ids, change.article.title, change.passages)
+                fingerprint = fingerprint_add(
+                    fingerprint, article_hash(change.article.article_id, change.digest), 0
+                )
+                counts["articles"] += 1
+                counts["passages"] += len(ids)
+            if segment is not None:
+                first = int(meta["next_passage_id"])
+                db.execute(
+                    "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (segment, family_id, next_id - first, first, next_id - 1, generation),
+                )
+            new_meta = {
+                "generation": generation,
+                "next_passage_id": next_id,
+                "counts": counts,
+                "corpus_fingerprint": fingerprint,
+                "updated_at": _now(),
+            }
+            write_meta(db, new_meta)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(apsw.Error):
+                db.execute("ROLLBACK")
+            raise
+        self.meta.update(new_meta)
+        return generation, tombstones
+
+    def _remove_article(self, article_id: str, generation: int) -> tuple[str, int] | None:
+        """Delete an article's rows and tombstone its vectors; (content hash, passages) or None.
+
+        The FTS5 table is contentless, so a row is deleted by handing back the values it was built
+        from, which are recomputed from the stored article (analysis is deterministic).
+        """
+        row = self.db.execute(
+            "SELECT id, content_hash FROM articles WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        rowid, digest = row
+        removed = self.stored_passages(article_id)
+        for pid, title, text in removed:
+            f = passage_fields(title, text)
+            self.db.execute(
+                "INSERT INTO passages_fts (passages_fts, rowid, exact, stems) VALUES ('delete', ?, ?, ?)",
+                (pid, f.exact, f.stems),
+            )
+        self.db.executemany(
+            "INSERT INTO tombstones (passage_id, generation) VALUES (?, ?)",
+            [(pid, generation) for pid, _, _ in removed],
+        )
+        self.db.execute("DELETE FROM passages WHERE article = ?", (rowid,))
+        self.db.execute("DELETE FROM articles WHERE id = ?", (rowid,))
+        return digest, len(removed)
+
+    def remove_debris(self) -> list[str]:
+        """Delete segment and family files no commit names, left by writers that died."""
+        named = {r[0] for r in self.db.execute("SELECT file FROM segments UNION SELECT file FROM families")}
+        removed = []
+        for folder in (self.path / SEGMENTS, self.path / FAMILIES):
+            for file in folder.glob("*.faiss"):
+                if file.name not in named and not owned_by_live_process(file.name):
+                    with contextlib.suppress(OSError):
+                        file.unlink()
+                        removed.append(file.name)
+        return removed
+
+    def close(self) -> None:
+        self._segments.clear()
+        with contextlib.suppress(apsw.Error):
+            self.db.close()
+
+
+# --- Merging -------------------------------------------------------------------------------------
+
+MERGE_FACTOR = 8  # segments of one size tier merged together (Lucene's segmentsPerTier is 10)
+TIER_BASE = 64  # vectors: segments up to this size form the lowest tier
+MAX_DELETED_SHARE = 0.2  # a segment with more deleted vectors is rewritten (Qdrant vacuums at ~20%)
+
+
+def tier(vectors: int) -> int:
+    """Size tier: 0 up to TIER_BASE vectors, then one tier per MERGE_FACTOR-fold growth."""
+    return 0 if vectors <= TIER_BASE else 1 + int(math.log(vectors / TIER_BASE, MERGE_FACTOR))
+
+
+@dataclass
+class SegmentInfo:
+    id: int
+    file: str
+    family: int | None
+    vectors: int
+    min_id: int
+    max_id: int
+    deleted: int
+
+    @property
+    def live(self) -> int:
+        return self.vectors - self.deleted
+
+
+@dataclass
+class MergePlan:
+    segments: list[SegmentInfo] = field(default_factory=list)
+    reason: str = ""
+
+
+def plan_merge(segments: list[SegmentInfo], everything: bool = False) -> MergePlan | None:
+    """Which neighbouring segments to merge now, or None (Lucene's log merge policy, by live size).
+
+    New segments arrive at the end, small; MERGE_FACTOR neighbours of one size tier become one
+    segment of the next tier, like a counter carrying a digit. That bounds the count at about
+    (MERGE_FACTOR - 1) per tier, log(N) tiers. Merging neighbours only keeps each segment's ids
+    one contiguous range. A segment with many deleted vectors is rewritten alone.
+    """
+    segments = sorted(segments, key=lambda s: s.min_id)
+    if everything:
+        if len(segments) > 1 or any(s.deleted for s in segments):
+            return MergePlan(segments, "optimize")
+        return None
+    run: list[SegmentInfo] = []
+    for s in segments:
+        if run and tier(s.live) != tier(run[-1].live):
+            run = []
+        run.append(s)
+        if len(run) == MERGE_FACTOR:
+            return MergePlan(run, f"{MERGE_FACTOR} neighbours in tier {tier(s.live)}")
+    for s in segments:
+        if s.vectors and s.deleted / s.vectors > MAX_DELETED_SHARE:
+            return MergePlan([s], f"{s.deleted} of {s.vectors} deleted")
+    return None
+
+
+def segment_infos(db: apsw.Connection) -> list[SegmentInfo]:
+    """Segments in id order, with the tombstoned ids each still stores."""
+    rows = db.execute(
+        "SELECT s.id, s.file, s.family, s.vectors, s.min_id, s.max_id,"
+        " (SELECT count(*) FROM tombstones t WHERE t.passage_id BETWEEN s.min_id AND s.max_id)"
+        " FROM segments s ORDER BY s.min_id"
+    )
+    return [SegmentInfo(*r) for r in rows]
+
+
+@dataclass
+class MergeResult:
+    merged: list[str]
+    into: str | None
+    vectors: int
+    purged: int
+    reason: str
+    seconds: float
+
+
+def merge(root: Path, lock, everything: bool = False) -> MergeResult | None:
+    """Merge segments by the policy (or all, with `everything`), off the writer lock but its commit.
+
+    `lock`: a callable returning the writer-lock context manager. The heavy part (reading segments,
+    writing the merged one) runs without it; writes go on meanwhile. The commit re-checks under
+    the lock that every merged segment is still there, so two mergers never both win.
+    """
+    import time
+
+    started = time.perf_counter()
+    path = resolve_generation(Path(root))
+    db = open_for_reading(path / DATABASE)
+    try:
+        db.execute("BEGIN")
+        dimension = int(read_meta(db)["encoder"]["dimension"])
+        plan = plan_merge(segment_infos(db), everything)
+        if plan is None:
+            return None
+        family_row = db.execute("SELECT id, file FROM families ORDER BY id DESC LIMIT 1").fetchone()
+        lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
+        dead = np.fromiter(
+            (
+                r[0]
+                for r in db.execute(
+                    "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi)
+                )
+            ),
+            np.int64,
+        )
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    family_id, family = (None, None)
+    if family_row is not None:
+        family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
+    sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
+    purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
+    merged = merge_indexes(sources, purged, dimension, family_id, family)
+    del sources
+    name = _write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
+    try:
+        with lock():
+            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged)
+    except BaseException:
+        if name is not None:
+            with contextlib.suppress(OSError):
+                (path / SEGMENTS / name).unlink()
+        raise
+    for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
+        with contextlib.suppress(OSError):
+            (path / SEGMENTS / s.file).unlink()
+    result = MergeResult(
+        [s.file for s in plan.segments],
+        name,
+        int(merged.ntotal),
+        len(purged),
+        plan.reason,
+        time.perf_counter() - started,
+    )
+    log.info(
+        "merged %d segments into %s (%d vectors, %d purged): %s",
+        len(result.merged),
+        name,
+        result.vectors,
+        result.purged,
+        plan.reason,
+    )
+    return result
+
+
+def _commit_merge(path: Path, plan: MergePlan, name: str | None, family_id, vectors: int, purged) -> None:
+    db = open_for_writing(path / DATABASE)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [s.id for s in plan.segments]
+            marks = ",".join("?" * len(ids))
+            present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
+            if present != len(ids):
+                raise StoreError("another merge replaced these segments first")
+            meta = read_meta(db)
+            generation = int(meta["generation"]) + 1
+            db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
+            if name is not None:
+                db.execute(
+                    "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, family_id, vectors, plan.segments[0].min_id, plan.segments[-1].max_id, generation),
+                )
+            db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
+            write_meta(db, {"generation": generation, "updated_at": _now()})
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(apsw.Error):
+                db.execute("ROLLBACK")
+            raise
+    finally:
+        db.close()
+
+
+__all__ = [
+    "ArticleChange",
+    "CommitResult",
+    "IndexBuilder",
+    "LiveWriter",
+    "MergeResult",
+    "content_hash",
+    "merge",
+    "plan_merge",
+    "segment_vectors",
+]
