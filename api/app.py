@@ -31,7 +31,7 @@ from api.requests import (
 )
 from indexer.store.layout import StoreError
 from indexer.store.locking import LockTimeoutError
-from indexer.update import update_index
+from indexer.update import BackgroundMerger, update_index
 from search.engine import QueryError, Searcher
 from search.live import LiveSearcher
 
@@ -102,12 +102,14 @@ def create_app(
         version="0.1.0",
     )
     app.state.live = live
-    writer = WriteGuard(write_token)
+    merger = BackgroundMerger(Path(index_dir))  # small segments from this server's writes get merged
+    app.state.merger = merger
     if cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
 
+    app.add_middleware(WriteGuard, token=write_token)  # inside the access log: refusals are logged
     app.add_middleware(AccessLog)
 
     @app.exception_handler(RequestValidationError)
@@ -207,31 +209,32 @@ def create_app(
 
     @app.post("/articles", tags=["articles"], status_code=200)
     def upsert_articles(
-        request: Request, body: Annotated[ArticlesIn, Body(openapi_examples=ARTICLE_EXAMPLES)]
+        body: Annotated[ArticlesIn, Body(openapi_examples=ARTICLE_EXAMPLES)],
     ):
         """Add or update articles by id (one, or a batch of up to 1,000). Needs the write token."""
-        writer.check(request)
         articles = body.articles if isinstance(body, ArticleBatch) else [body]
         summary = update_index(
-            live.root, [a.raw() for a in articles], (), live.get().encoder, wait=WRITE_WAIT
+            live.root, [a.raw() for a in articles], (), live.get().encoder, wait=WRITE_WAIT, merge_after=False
         )
+        if summary.changed:
+            merger.poke()
         live.reload()
         return summary.to_dict()
 
     @app.delete("/articles/{article_id:path}", tags=["articles"])
-    def delete_article(request: Request, article_id: str) -> dict:
+    def delete_article(article_id: str) -> dict:
         """Delete an article by id (404 if it is not there). Needs the write token."""
-        writer.check(request)
-        summary = update_index(live.root, (), [article_id], None, wait=WRITE_WAIT)
+        summary = update_index(live.root, (), [article_id], None, wait=WRITE_WAIT, merge_after=False)
+        if summary.changed:
+            merger.poke()
         if summary.missing:
             raise HTTPException(404, f"no article with id {article_id!r}")
         live.reload()
         return summary.to_dict()
 
     @app.post("/admin/reload", tags=["service"])
-    def reload(request: Request) -> dict:
+    def reload() -> dict:
         """Serve the live version now (the server also notices new versions by itself)."""
-        writer.check(request)
         return {"index_version": live.reload()}
 
     add_pages(app, live)
@@ -241,25 +244,46 @@ def create_app(
 WRITE_WAIT = 30.0  # seconds a write request waits for another writer
 
 
-class WriteGuard:
-    """Bearer-token check for write endpoints; compared in constant time."""
+def _is_write(method: str, path: str) -> bool:
+    """The routes that change the index (or the server): they all need the write token."""
+    return (method == "POST" and path in ("/articles", "/admin/reload")) or (
+        method == "DELETE" and path.startswith("/articles/")
+    )
 
-    def __init__(self, token: str | None) -> None:
+
+class WriteGuard:
+    """Bearer-token check for write routes, as ASGI middleware: it answers before the body is read.
+
+    A route's own parameters would be parsed and validated first (a 422 for a malformed body told
+    an anonymous caller about the API's shapes, and an oversized body was read in full); here a
+    request without the right token gets 401/403 whatever it carries. Compared in constant time.
+    """
+
+    def __init__(self, app, token: str | None) -> None:
+        self.app = app
         self.token = token.encode() if token else None
 
-    def check(self, request: Request) -> None:
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and _is_write(scope["method"], scope["path"]):
+            refusal = self.refusal(dict(scope["headers"]).get(b"authorization", b""))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, header: bytes) -> JSONResponse | None:
         if self.token is None:
-            raise HTTPException(403, "this server is read-only (start it with a write token to allow writes)")
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise HTTPException(
-                401,
-                "a write token is required: Authorization: Bearer <token>",
-                headers={"WWW-Authenticate": "Bearer"},
+            return _error(
+                403, "forbidden", "this server is read-only (start it with a write token to allow writes)"
             )
+        scheme, _, given = header.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            response = _error(401, "unauthorized", "a write token is required: Authorization: Bearer <token>")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
         if not hmac.compare_digest(given.strip().encode(), self.token):
-            raise HTTPException(403, "the write token is wrong")
+            return _error(403, "forbidden", "the write token is wrong")
+        return None
 
 
 def read_write_token() -> str | None:

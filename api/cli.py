@@ -49,6 +49,16 @@ def _encoder_spec(args: argparse.Namespace):
     )
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -170,6 +180,68 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
     summary = update_index(Path(args.index), (), args.ids, None, wait=args.wait)
     return _print_update(summary, "delete")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from indexer.update import merge_now
+
+    result = merge_now(Path(args.index), args.wait, everything=True)
+    if result is None:
+        print(f"optimize: {args.index} is already one segment with nothing deleted")
+    else:
+        print(
+            f"optimize: {len(result.merged)} segments merged into one of {result.vectors} vectors, "
+            f"{result.purged} deleted vectors dropped, in {result.seconds:.1f} s"
+        )
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from indexer.ingest import Ingestor
+    from indexer.update import BackgroundMerger
+
+    index_dir = Path(args.index)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch being committed, then stop
+        signal.signal(sig, lambda *_: stop.set())
+
+    def committed(source: str, summary) -> None:
+        for problem in summary.problems:
+            print(f"dalil: ingest: {source}: skipped {problem}", file=sys.stderr)
+
+    ingestor = Ingestor(
+        index_dir, args.sources, _index_encoder(index_dir), args.fetch_pages, args.wait, committed
+    )
+    merger = BackgroundMerger(index_dir)
+    failed = False
+    passes = 0
+    try:
+        while not stop.is_set():
+            report = ingestor.run_pass()
+            passes += 1
+            for source in report.sources:
+                if source.error:
+                    print(f"dalil: ingest: {source.error}", file=sys.stderr)
+                    continue
+                print(
+                    f"ingest: {source.source}: {source.items} items, {source.indexed} indexed, "
+                    f"{source.unchanged} unchanged",
+                    flush=True,
+                )
+                for problem in source.problems:
+                    print(f"dalil: ingest: {source.source}: {problem}", file=sys.stderr)
+            failed = failed or bool(report.failed)
+            if any(s.indexed for s in report.sources):
+                merger.poke()
+            if args.once or (args.passes and passes >= args.passes):
+                break
+            stop.wait(args.interval)
+    finally:
+        merger.stop()
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -299,9 +371,10 @@ def _labelled_sets(args: argparse.Namespace) -> list:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from indexer.build import cached_build
     from indexer.encoders.engines import load_encoder
     from search.engine import MODES, Searcher, validate_mode
-    from search.evaluation import build_eval_index, evaluate, format_table
+    from search.evaluation import evaluate, format_table
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)
@@ -317,8 +390,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             spec = _planned_spec(args, plan)
             if plan.model not in indexers:
                 indexers[plan.model] = load_encoder(spec)
-            index_dir = build_eval_index(
-                lset, Path(args.cache), indexers[plan.model], not args.quiet, spec=spec, workers=plan.workers
+            index_dir = cached_build(
+                lset.articles,
+                Path(args.cache),
+                indexers[plan.model],
+                not args.quiet,
+                spec=spec,
+                workers=plan.workers,
             )
         searcher = Searcher.open(index_dir, encoder)
         try:
@@ -458,6 +536,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser(
+        "ingest",
+        help="take in news feeds, .jsonl files or folders, once or every --interval seconds",
+        description="Each SOURCE is an RSS/Atom feed URL, a .jsonl/.jsonl.gz file, or a folder of "
+        ".txt/.jsonl files. Items already taken in and unchanged cost nothing; changed ones are updated. "
+        "Exit codes: 0 every source was read, 3 some source failed or some records were skipped (each "
+        "reported), 1 error.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one pass over the sources, then exit")
+    mode.add_argument(
+        "--interval", type=_positive_float, default=300.0, help="seconds between passes (default 300)"
+    )
+    p.add_argument("--passes", type=_positive, default=None, help="stop after this many passes")
+    p.add_argument(
+        "--fetch-pages",
+        action="store_true",
+        help="for feed items with only a short summary, fetch the linked page and extract its main text",
+    )
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for another writer (default 30)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("optimize", help="merge every segment into one and drop deleted vectors")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for another writer (default 30)")
+    p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("check", help="verify an index: ids, counts, encoder, lexical index")
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")

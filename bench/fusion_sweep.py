@@ -13,9 +13,10 @@ import sys
 import indexer  # noqa: F401 - thread limits first
 from api.paths import default_eval_cache, default_eval_dir
 from indexer.analysis.terms import query_terms
+from indexer.build import cached_build
 from indexer.encoders.engines import load_encoder
 from search.engine import Searcher
-from search.evaluation import build_eval_index, load_squad, mean_metrics, question_metrics
+from search.evaluation import load_squad, mean_metrics, question_metrics
 from search.fusion import FusionWeights, convex, dense_led, rrf
 from search.lexical import distinctive, lexical_search
 
@@ -48,7 +49,7 @@ def main() -> None:
     ]
     encoder = load_encoder()
     for lset in sets:
-        searcher = Searcher.open(build_eval_index(lset, default_eval_cache(), encoder), encoder)
+        searcher = Searcher.open(cached_build(lset.articles, default_eval_cache(), encoder), encoder)
         qs = list(lset.questions)
         texts = [q.query for q in qs]
         dense = [

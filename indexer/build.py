@@ -277,3 +277,36 @@ def build_from_articles(
     return BuildSummary(
         Path(out), writer.version, writer.articles, writer.passages, seconds, report.problems, skipped
     )
+
+
+def corpus_key(articles: list[RawArticle], encoder_id: str, extra: str = "") -> str:
+    """A cache key for an index of these articles: their texts, the encoder, the analysis, the format."""
+    import hashlib
+
+    from indexer.analysis.terms import ANALYZER
+    from indexer.store.database import FORMAT_VERSION
+
+    h = hashlib.sha256(f"{FORMAT_VERSION}|{INDEXER_REVISION}|{ANALYZER}|{encoder_id}|{extra}".encode())
+    for article in articles:
+        h.update(f"{article.article_id}\x1f{article.text}\x1e".encode())
+    return h.hexdigest()[:16]
+
+
+def cached_build(
+    articles: list[RawArticle],
+    cache_dir: Path,
+    encoder: Encoder,
+    progress: bool = True,
+    spec=None,
+    workers: int = 1,
+) -> Path:
+    """Index these articles once (evaluation corpora); later runs with the same texts and engine reuse it."""
+    from indexer.store.layout import read_current
+
+    engine = encoder.describe().get("backend", "")  # engines of one vector space differ in the last digits
+    out = Path(cache_dir) / f"corpus-{corpus_key(articles, encoder.model_id, engine)}"
+    if read_current(out) is None:
+        build_from_articles(
+            iter(articles), out, encoder, total=len(articles), progress=progress, spec=spec, workers=workers
+        )
+    return out

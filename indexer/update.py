@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from indexer.build import embedding_input, prepare_articles, split_settings_for
 from indexer.corpus import Problem, RawArticle
 from indexer.encoders.engines import Encoder
 from indexer.store.layout import StoreError, ensure_writable
-from indexer.store.locking import writer_lock
+from indexer.store.locking import LockTimeoutError, writer_lock
 from indexer.store.writer import ArticleChange, LiveWriter, content_hash, merge
 
 log = logging.getLogger("dalil.update")
@@ -64,6 +65,7 @@ def update_index(
     wait: float = 0.0,
     progress: bool = False,
     merge_after: bool = True,
+    marks: dict[str, tuple[str, str | None]] | None = None,
 ) -> UpdateSummary:
     """Apply upserts and deletes to the index at `root` as one commit.
 
@@ -81,7 +83,7 @@ def update_index(
                 raise StoreError(
                     f"the index was built with {writer.encoder_id!r}; cannot add with {encoder.model_id!r}"
                 )
-            summary = _apply(writer, upserts, deletes, encoder, progress)
+            summary = _apply(writer, upserts, deletes, encoder, marks)
         finally:
             writer.close()
     if merge_after and summary.changed:
@@ -95,7 +97,7 @@ def merge_now(root: Path, wait: float = 0.0, everything: bool = False):
     return merge(root, lambda: writer_lock(root, max(wait, 10.0)), everything)
 
 
-def _apply(writer: LiveWriter, upserts, deletes, encoder, progress) -> UpdateSummary:
+def _apply(writer: LiveWriter, upserts, deletes, encoder, marks) -> UpdateSummary:
     summary = UpdateSummary()
     changes = _plan_upserts(writer, upserts, encoder, summary)
     to_delete = []
@@ -105,8 +107,10 @@ def _apply(writer: LiveWriter, upserts, deletes, encoder, progress) -> UpdateSum
         (to_delete if writer.existing(article_id) is not None else summary.missing).append(article_id)
     summary.deleted = list(to_delete)
     if not (changes or to_delete):
+        if marks:
+            writer.commit([], [], marks)
         return summary
-    result = writer.commit(list(changes.values()), to_delete)
+    result = writer.commit(list(changes.values()), to_delete, marks)
     summary.version = f"{writer.path.name}@{result.generation}"
     log.info(
         "commit %s: %d added, %d updated, %d deleted, %d passages, %d tombstones",
@@ -166,3 +170,46 @@ def _plan_upserts(writer: LiveWriter, upserts, encoder, summary: UpdateSummary) 
             changes[article_id].vectors[i] = vector
     summary.passages_embedded += len(to_embed)
     return changes
+
+
+class BackgroundMerger:
+    """Runs the merge policy in a daemon thread of a long-lived writer (server, ingest).
+
+    Poked after each commit, and every `interval` seconds; merges until the policy is content.
+    A merge reads and writes segments without the writer lock and takes it only to commit, so
+    writes go on beside it. Failures are logged and retried at the next poke.
+    """
+
+    def __init__(self, root: Path, interval: float = 60.0) -> None:
+        self.root = Path(root)
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.merges = 0
+
+    def poke(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dalil-merger", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                while not self._stop.is_set() and merge_now(self.root) is not None:
+                    self.merges += 1
+            except LockTimeoutError:
+                log.info("merge postponed: the writer lock is busy")
+            except Exception as exc:  # a merge must never take the process down; say why it stopped
+                log.error("background merge failed: %s", exc)

@@ -123,42 +123,6 @@ def mean_metrics(per_question: Iterable[dict[str, float]]) -> dict[str, float]:
     return {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
 
 
-def eval_index_key(lset: LabelledSet, encoder_id: str, extra: str = "") -> str:
-    """A cache key for the index of a set's corpus: the texts, the encoder, the analysis."""
-    import hashlib
-
-    from indexer.analysis.terms import ANALYZER
-    from indexer.build import INDEXER_REVISION
-    from indexer.store.database import FORMAT_VERSION
-
-    h = hashlib.sha256(f"{FORMAT_VERSION}|{INDEXER_REVISION}|{ANALYZER}|{encoder_id}|{extra}".encode())
-    for article in lset.articles:
-        h.update(f"{article.article_id}\x1f{article.text}\x1e".encode())
-    return h.hexdigest()[:16]
-
-
-def build_eval_index(
-    lset: LabelledSet, cache_dir: Path, encoder, progress: bool = True, spec=None, workers: int = 1
-) -> Path:
-    """Index a set's paragraphs once; later runs with the same texts and engine reuse it."""
-    from indexer.build import build_from_articles
-    from indexer.store.layout import read_current
-
-    engine = encoder.describe().get("backend", "")  # engines of one vector space differ in the last digits
-    out = Path(cache_dir) / f"corpus-{eval_index_key(lset, encoder.model_id, engine)}"
-    if read_current(out) is None:
-        build_from_articles(
-            iter(lset.articles),
-            out,
-            encoder,
-            total=len(lset.articles),
-            progress=progress,
-            spec=spec,
-            workers=workers,
-        )
-    return out
-
-
 def evaluate(
     searcher, lset: LabelledSet, modes: Sequence[str], batch: int = 64
 ) -> dict[str, dict[str, float]]:

@@ -130,6 +130,34 @@ def test_writes_need_the_token(index, encoder, writable):
     assert writable.delete("/articles/w1").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"id": 5}',
+        b"\xff\xfe\x00garbage",
+        b'{"articles": "' + b"x" * 3_000_000 + b'"}',
+    ],
+    ids=["malformed", "wrong-shape", "not-utf8", "oversized"],
+)
+def test_writes_are_refused_before_the_body_is_read(index, encoder, writable, body):
+    """Without the right token, a write gets 401/403 whatever its body: never a 422 about its shape."""
+    read_only = TestClient(create_app(index, Searcher.open(index, encoder)))
+    headers = {"content-type": "application/json"}
+    for client, auth, status in (
+        (writable, {}, 401),
+        (writable, {"Authorization": "Bearer wrong"}, 403),
+        (read_only, {"Authorization": f"Bearer {TOKEN}"}, 403),
+    ):
+        r = client.post("/articles", content=body, headers={**headers, **auth})
+        assert r.status_code == status, (r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] in ("unauthorized", "forbidden")
+        r = client.request("DELETE", "/articles/x", content=body, headers={**headers, **auth})
+        assert r.status_code == status
+    r = writable.post("/articles", content=body, headers={**headers, "Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422  # with the token, the body is read and judged
+
+
 def test_http_upsert_delete_and_immediate_search(writable):
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = writable.post(

@@ -68,6 +68,10 @@ CREATE TABLE families (
 -- Passages whose vector still sits in a segment but is no longer live (Lucene's live-docs).
 -- A merge drops the vectors and these rows together.
 CREATE TABLE tombstones (passage_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+-- What `dalil ingest` has taken in, written in the same commit as the articles it gave: an item
+-- (feed entry or corpus record) is skipped while its raw hash is unchanged, a file while its size
+-- and modification time are, and a feed is asked with its last ETag / Last-Modified.
+CREATE TABLE ingested (key TEXT PRIMARY KEY, raw_hash TEXT NOT NULL, article_id TEXT, at TEXT NOT NULL);
 -- Passage text is derived from the article (substr counts characters), so it is never stored twice.
 CREATE VIEW passage_rows AS
     SELECT p.id AS passage_id, p.ordinal, p.start, p.end,
@@ -113,7 +117,7 @@ def open_for_reading(file: Path) -> apsw.Connection:
 
 def _check_readable(db: apsw.Connection, file: Path) -> None:
     names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
-    missing = {"meta", "articles", "passages", "passages_fts", "segments", "tombstones"} - names
+    missing = {"meta", "articles", "passages", "passages_fts", "segments", "tombstones", "ingested"} - names
     if missing:
         raise IndexCorruptError(f"index is damaged: {file} lacks the tables {', '.join(sorted(missing))}")
 

@@ -334,8 +334,25 @@ class LiveWriter:
         except RuntimeError as exc:
             raise StoreError(f"index at {self.path} is damaged: cannot read {FAMILIES}/{row[1]}") from exc
 
-    def commit(self, upserts: Sequence[ArticleChange], deletes: Sequence[str]) -> CommitResult:
-        """Make these changes live in one commit (an article id in both is replaced, not deleted)."""
+    def ingested(self, keys: Sequence[str]) -> dict[str, str]:
+        """Raw hashes recorded by `dalil ingest` for these item keys (absent: never taken in)."""
+        out: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT key, raw_hash FROM ingested WHERE key IN ({marks})", chunk))
+        return out
+
+    def commit(
+        self,
+        upserts: Sequence[ArticleChange],
+        deletes: Sequence[str],
+        marks: dict[str, tuple[str, str | None]] | None = None,
+    ) -> CommitResult:
+        """Make these changes live in one commit (an article id in both is replaced, not deleted).
+
+        `marks`: ingest bookkeeping (item key -> (raw hash, article id)) committed with them, so a
+        killed ingest never records an item it did not index, nor loses one it did."""
         import time
 
         started = time.perf_counter()
@@ -355,7 +372,7 @@ class LiveWriter:
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
             generation, tombstones = self._apply(
-                upserts, deletes, ids_per_article, next_id, segment, family_id
+                upserts, deletes, ids_per_article, next_id, segment, family_id, marks or {}
             )
         except BaseException:
             if segment is not None:
@@ -365,12 +382,15 @@ class LiveWriter:
         added = sum(len(ids) for ids in ids_per_article)
         return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
 
-    def _apply(self, upserts, deletes, ids_per_article, next_id, segment, family_id) -> tuple[int, int]:
+    def _apply(
+        self, upserts, deletes, ids_per_article, next_id, segment, family_id, marks
+    ) -> tuple[int, int]:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             meta = read_meta(db)
-            generation = int(meta["generation"]) + 1
+            # bookkeeping alone (no article changed) is no new state for searches to see
+            generation = int(meta["generation"]) + (1 if upserts or deletes else 0)
             fingerprint = meta["corpus_fingerprint"]
             counts = dict(meta["counts"])
             tombstones = 0
@@ -397,6 +417,13 @@ class LiveWriter:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (segment, family_id, next_id - first, first, next_id - 1, generation),
                 )
+            now = _now()
+            db.executemany(
+                "INSERT INTO ingested (key, raw_hash, article_id, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET"
+                " raw_hash = excluded.raw_hash, article_id = excluded.article_id, at = excluded.at",
+                [(key, raw, article_id, now) for key, (raw, article_id) in marks.items()],
+            )
             new_meta = {
                 "generation": generation,
                 "next_passage_id": next_id,
