@@ -102,7 +102,8 @@ def create_app(
         version="0.1.0",
     )
     app.state.live = live
-    merger = BackgroundMerger(Path(index_dir))  # small segments from this server's writes get merged
+    # small segments from this server's writes get merged; outgrown IVF cells retrained
+    merger = BackgroundMerger(Path(index_dir), live.get().encoder)
     app.state.merger = merger
     if cors_origins:
         app.add_middleware(

@@ -185,13 +185,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_optimize(args: argparse.Namespace) -> int:
     from indexer.update import merge_now
 
-    result = merge_now(Path(args.index), args.wait, everything=True)
+    result = merge_now(Path(args.index), args.wait, everything=True, encoder=_index_encoder(Path(args.index)))
     if result is None:
         print(f"optimize: {args.index} is already one segment with nothing deleted")
     else:
         print(
             f"optimize: {len(result.merged)} segments merged into one of {result.vectors} vectors, "
-            f"{result.purged} deleted vectors dropped, in {result.seconds:.1f} s"
+            f"{result.purged} deleted vectors dropped, in {result.seconds:.1f} s ({result.reason})"
         )
     return EXIT_OK
 
@@ -208,14 +208,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch being committed, then stop
         signal.signal(sig, lambda *_: stop.set())
 
-    def committed(source: str, summary) -> None:
+    def committed(source: str, summary) -> None:  # one line per commit: what it acknowledges is durable
         for problem in summary.problems:
             print(f"dalil: ingest: {source}: skipped {problem}", file=sys.stderr)
+        if summary.version:
+            taken = len(summary.added) + len(summary.updated)
+            print(f"ingest: {source}: committed {taken} articles -> {summary.version}", flush=True)
 
     ingestor = Ingestor(
         index_dir, args.sources, _index_encoder(index_dir), args.fetch_pages, args.wait, committed
     )
-    merger = BackgroundMerger(index_dir)
+    merger = BackgroundMerger(index_dir, ingestor.encoder)
     failed = False
     passes = 0
     try:

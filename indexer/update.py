@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.analysis.splitting import SplitSettings
-from indexer.build import embedding_input, prepare_articles, split_settings_for
+from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
 from indexer.corpus import Problem, RawArticle
 from indexer.encoders.engines import Encoder
 from indexer.store.layout import StoreError, ensure_writable
@@ -92,9 +92,19 @@ def update_index(
     return summary
 
 
-def merge_now(root: Path, wait: float = 0.0, everything: bool = False):
-    """Merge segments as the policy asks (all of them with `everything`); None when none needed."""
-    return merge(root, lambda: writer_lock(root, max(wait, 10.0)), everything)
+def merge_now(root: Path, wait: float = 0.0, everything: bool = False, encoder: Encoder | None = None):
+    """Merge segments as the policy asks (all of them with `everything`); None when none needed.
+
+    With an encoder, IVF cells that the corpus has outgrown are retrained in the same merge (their
+    nprobe tuned on pseudo-questions embedded by it, as a full build does).
+    """
+    tuning = None
+    if encoder is not None:
+
+        def tuning(texts: list[str]):
+            return encoder.encode_queries(pseudo_questions(texts))
+
+    return merge(root, lambda: writer_lock(root, max(wait, 10.0)), everything, tuning)
 
 
 def _apply(writer: LiveWriter, upserts, deletes, encoder, marks) -> UpdateSummary:
@@ -180,8 +190,9 @@ class BackgroundMerger:
     writes go on beside it. Failures are logged and retried at the next poke.
     """
 
-    def __init__(self, root: Path, interval: float = 60.0) -> None:
+    def __init__(self, root: Path, encoder: Encoder | None = None, interval: float = 60.0) -> None:
         self.root = Path(root)
+        self.encoder = encoder  # for retraining IVF cells the corpus has outgrown
         self.interval = interval
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -207,7 +218,7 @@ class BackgroundMerger:
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
-                while not self._stop.is_set() and merge_now(self.root) is not None:
+                while not self._stop.is_set() and merge_now(self.root, encoder=self.encoder) is not None:
                     self.merges += 1
             except LockTimeoutError:
                 log.info("merge postponed: the writer lock is busy")

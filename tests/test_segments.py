@@ -186,3 +186,34 @@ def test_readers_see_whole_commits_while_a_writer_commits(index, encoder):
     assert failures == []
     assert len(set(snapshots)) > 3  # the readers did see the commits go by
     assert check_index(index) == []
+
+
+def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_writes(tmp_path, encoder):
+    from indexer.store.vectors import VectorIndexSettings
+
+    index = tmp_path / "index"
+    build_index(CORPUS, index, encoder, progress=False, vector_settings=VectorIndexSettings(exact_below=60))
+    reader = IndexReader.open(index)
+    assert reader.manifest["faiss"]["type"] == "IDMap2,Flat"
+    live = reader.manifest["counts"]["passages"]
+    reader.close()
+    searcher = Searcher.open(index, encoder)  # a reader open across the change of cells
+    extra = [news(f"g{i}", P1 + f" رقم {i}", P2 + f" رقم {i}") for i in range((60 - live) // 2 + 1)]
+    update_index(index, extra, (), encoder, merge_after=False)
+    assert merge_now(index) is None or IndexReader.open(index).manifest["faiss"]["type"] == "IDMap2,Flat"
+    result = merge_now(index, encoder=encoder)  # what the server's and ingest's mergers do
+    assert result is not None and "past exact search" in result.reason
+    reader = IndexReader.open(index)
+    faiss_section = reader.manifest["faiss"]
+    assert faiss_section["type"].startswith("IVF") and faiss_section["tuning"]["queries"] > 0
+    (segment,) = reader.vectors.segments
+    assert segment.family is not None
+    reader.close()
+    assert check_index(index) == []
+    assert searcher.search("التعاون مع روسيا في الجيل الخامس", 1)[0].article_id == "000_5e840d295c91c543"
+    update_index(index, [news("after", P1)], (), encoder)  # new segments are clones of the new cells
+    reader = IndexReader.open(index)
+    assert reader.vectors.segments[-1].family == segment.family
+    reader.close()
+    assert merge_now(index, encoder=encoder) is None  # grown far less than 4x: the cells still fit
+    assert check_index(index) == []

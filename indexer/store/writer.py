@@ -23,8 +23,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import apsw
@@ -64,11 +64,13 @@ from indexer.store.vectors import (
     VectorIndexSettings,
     all_vectors,
     build_vector_index,
+    choose_kind,
     empty_family,
     flat_index,
     merge_indexes,
     new_segment_index,
     segment_vectors,
+    stored_ids,
 )
 
 log = logging.getLogger("dalil.store")
@@ -564,12 +566,42 @@ class MergeResult:
     seconds: float
 
 
-def merge(root: Path, lock, everything: bool = False) -> MergeResult | None:
+RETRAIN_GROWTH = 4.0  # retrain IVF cells when the live passages have grown this much since training
+
+
+def cells_outgrown(meta: dict, trained_on: int | None, live: int) -> str | None:
+    """Why the index needs new IVF cells now (None: the current ones still fit).
+
+    An exact index that has grown past `exact_below` becomes IVF (with `kind` auto); IVF cells
+    trained on N passages are retrained at RETRAIN_GROWTH x N (shared/notes: ~4x growth), before
+    cells get crowded and the nprobe tuned for N stops reaching the recall target.
+    """
+    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
+    if trained_on is None:
+        if choose_kind(live, settings) != "flat":
+            return f"{live} live passages: past exact search ({settings.exact_below})"
+        return None
+    if live >= RETRAIN_GROWTH * trained_on:
+        return f"{live} live passages; the cells were trained on {trained_on}"
+    return None
+
+
+def merge(
+    root: Path,
+    lock,
+    everything: bool = False,
+    tuning: Callable[[list[str]], np.ndarray] | None = None,
+) -> MergeResult | None:
     """Merge segments by the policy (or all, with `everything`), off the writer lock but its commit.
 
     `lock`: a callable returning the writer-lock context manager. The heavy part (reading segments,
     writing the merged one) runs without it; writes go on meanwhile. The commit re-checks under
     the lock that every merged segment is still there, so two mergers never both win.
+
+    `tuning`: passage texts -> query vectors (pseudo-questions embedded as queries). Given it, and
+    when `cells_outgrown` says so, every segment is merged into one of newly trained IVF cells, with
+    nprobe tuned on them, beside reads and writes: segments committed meanwhile keep their cells
+    and are merged into the new ones later.
     """
     import time
 
@@ -578,21 +610,20 @@ def merge(root: Path, lock, everything: bool = False) -> MergeResult | None:
     db = open_for_reading(path / DATABASE)
     try:
         db.execute("BEGIN")
-        dimension = int(read_meta(db)["encoder"]["dimension"])
-        plan = plan_merge(segment_infos(db), everything)
-        if plan is None:
+        meta = read_meta(db)
+        dimension = int(meta["encoder"]["dimension"])
+        infos = segment_infos(db)
+        family_row = db.execute(
+            "SELECT id, file, trained_on FROM families ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        why = cells_outgrown(meta, family_row[2] if family_row else None, int(meta["counts"]["passages"]))
+        retrain = why is not None and tuning is not None
+        plan = MergePlan(infos, f"new cells: {why}") if retrain else plan_merge(infos, everything)
+        if plan is None or not plan.segments:
             return None
-        family_row = db.execute("SELECT id, file FROM families ORDER BY id DESC LIMIT 1").fetchone()
         lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
-        dead = np.fromiter(
-            (
-                r[0]
-                for r in db.execute(
-                    "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi)
-                )
-            ),
-            np.int64,
-        )
+        dead = _ids(db, "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi))
+        texts = _sample_texts(db, meta) if retrain else []
         db.execute("COMMIT")
     finally:
         db.close()
@@ -601,16 +632,22 @@ def merge(root: Path, lock, everything: bool = False) -> MergeResult | None:
         family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
     sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
     purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
-    merged = merge_indexes(sources, purged, dimension, family_id, family)
+    new_family = None
+    if retrain:
+        merged, new_family = _retrained(sources, purged, meta, tuning(texts), path)
+    else:
+        merged = merge_indexes(sources, purged, dimension, family_id, family)
     del sources
     name = _write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
     try:
         with lock():
-            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged)
+            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged, new_family)
     except BaseException:
-        if name is not None:
+        debris = [path / SEGMENTS / name] if name else []
+        debris += [path / FAMILIES / new_family[0]] if new_family else []
+        for file in debris:
             with contextlib.suppress(OSError):
-                (path / SEGMENTS / name).unlink()
+                file.unlink()
         raise
     for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
         with contextlib.suppress(OSError):
@@ -634,7 +671,36 @@ def merge(root: Path, lock, everything: bool = False) -> MergeResult | None:
     return result
 
 
-def _commit_merge(path: Path, plan: MergePlan, name: str | None, family_id, vectors: int, purged) -> None:
+def _ids(db: apsw.Connection, sql: str, params: tuple = ()) -> np.ndarray:
+    return np.fromiter((r[0] for r in db.execute(sql, params)), np.int64)
+
+
+def _sample_texts(db: apsw.Connection, meta: dict) -> list[str]:
+    """Texts of a random sample of live passages, for pseudo-questions that tune nprobe."""
+    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
+    rows = db.execute("SELECT text FROM passage_rows ORDER BY random() LIMIT ?", (settings.tuning_queries,))
+    return [r[0] for r in rows]
+
+
+def _retrained(sources, purged: np.ndarray, meta: dict, queries: np.ndarray, path: Path):
+    """All live vectors of the sources in one segment of newly trained cells, and the family file."""
+    parts, id_parts = [], []
+    for index, _ in sources:
+        ids = stored_ids(index)
+        ids = np.sort(ids[~np.isin(ids, purged)])
+        parts.append(segment_vectors(index, ids))
+        id_parts.append(ids)
+    vectors, ids = np.vstack(parts), np.concatenate(id_parts)
+    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
+    kind = settings.kind if settings.kind != "auto" else "ivf-sq8"
+    index, section = build_vector_index(vectors, ids, replace(settings, kind=kind), queries)
+    name = _write_faiss(empty_family(index), path / FAMILIES, "fam")
+    return index, (name, len(ids), section)
+
+
+def _commit_merge(
+    path: Path, plan: MergePlan, name: str | None, family_id, vectors: int, purged, new_family=None
+) -> None:
     db = open_for_writing(path / DATABASE)
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -647,6 +713,15 @@ def _commit_merge(path: Path, plan: MergePlan, name: str | None, family_id, vect
             meta = read_meta(db)
             generation = int(meta["generation"]) + 1
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
+            changes: dict = {"generation": generation, "updated_at": _now()}
+            if new_family is not None:
+                file, trained_on, section = new_family
+                db.execute(
+                    "INSERT INTO families (file, trained_on, section) VALUES (?, ?, ?)",
+                    (file, trained_on, json.dumps(section, ensure_ascii=False)),
+                )
+                family_id = db.last_insert_rowid()
+                changes["faiss"] = section
             if name is not None:
                 db.execute(
                     "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
@@ -654,7 +729,7 @@ def _commit_merge(path: Path, plan: MergePlan, name: str | None, family_id, vect
                     (name, family_id, vectors, plan.segments[0].min_id, plan.segments[-1].max_id, generation),
                 )
             db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
-            write_meta(db, {"generation": generation, "updated_at": _now()})
+            write_meta(db, changes)
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(apsw.Error):
