@@ -168,18 +168,22 @@ class Searcher:
         mode: str = "hybrid",
         filters: Filters = NO_FILTERS,
         offset: int = 0,
+        snap: Snapshot | None = None,
     ) -> list[ResultPage]:
+        """Result pages from one commit of the index (taken here unless `snap` is given)."""
         mode = validate_mode(mode)
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
             raise QueryError(f"offset must be a whole number from 0 to {MAX_K} - k")
         cleaned = [validate_query(q, k)[0] for q in queries]
         if not cleaned:
             return []
-        with self.index.snapshot() as snap:  # one commit for ranking and rows alike
-            rankings = self.rank(cleaned, mode, offset + k, filters, cut=False, snap=snap)
-            pages = [ranking[offset : offset + k] for ranking in rankings]
-            rows = snap.passages({pid for page in pages for pid, _ in page})
-            live = snap.live_passages
+        if snap is None:
+            with self.index.snapshot() as own:
+                return self.search_pages(cleaned, k, mode, filters, offset, own)
+        rankings = self.rank(cleaned, mode, offset + k, filters, cut=False, snap=snap)
+        pages = [ranking[offset : offset + k] for ranking in rankings]
+        rows = snap.passages({pid for page in pages for pid, _ in page})
+        live = snap.live_passages
         # Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
         # that depth, every match was seen and `total` is exact.
         depth = min(max(offset + k, CANDIDATES), live)
@@ -203,9 +207,10 @@ class Searcher:
         """Up to k articles, each with its best passage first; near-duplicate stories folded together."""
         validate_query(query, k)
         depth = min(MAX_K, max(CANDIDATES, 5 * k))  # enough passages to fill k distinct articles
-        groups = group_by_article(self.search(query, depth, mode, filters))
-        if collapse:
-            with self.index.snapshot() as snap:
+        with self.index.snapshot() as snap:  # passages and their comparison from one commit
+            (page,) = self.search_pages([query], depth, mode, filters, 0, snap)
+            groups = group_by_article(page.hits)
+            if collapse:
                 groups = collapse_duplicates(groups[: 2 * k], snap)
         return groups[:k]
 

@@ -217,3 +217,45 @@ def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_wri
     reader.close()
     assert merge_now(index, encoder=encoder) is None  # grown far less than 4x: the cells still fit
     assert check_index(index) == []
+
+
+@pytest.fixture(scope="module")
+def two_segment_ivf(tmp_path_factory, encoder):
+    from indexer.store.vectors import VectorIndexSettings
+
+    index = tmp_path_factory.mktemp("ivf") / "index"
+    settings = VectorIndexSettings(kind="ivf-flat", nlist=2)
+    build_index(CORPUS, index, encoder, progress=False, vector_settings=settings)
+    update_index(index, [news("n1", P1, P2)], (), encoder, merge_after=False)  # two segments
+    return index
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncate-db", "garbage-db", "truncate-segment", "delete-segment", "delete-family"]
+)
+def test_every_damaged_file_is_named_by_check_and_refused_by_search(tmp_path, two_segment_ivf, damage):
+    from indexer.store.layout import DATABASE, FAMILIES, StoreError
+
+    index = tmp_path / "index"
+    shutil.copytree(two_segment_ivf, index)
+    generation = index / read_current(index)
+    segment = sorted((generation / SEGMENTS).iterdir())[-1]
+    family = next((generation / FAMILIES).iterdir())
+    target, name = {
+        "truncate-db": (generation / DATABASE, DATABASE),
+        "garbage-db": (generation / DATABASE, DATABASE),
+        "truncate-segment": (segment, segment.name),
+        "delete-segment": (segment, segment.name),
+        "delete-family": (family, family.name),
+    }[damage]
+    if damage.startswith("truncate"):
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 3])
+    elif damage.startswith("garbage"):
+        target.write_bytes(b"\\x00garbage" * 5000)
+    else:
+        target.unlink()
+    problems = check_index(index)
+    assert problems and any(name in p for p in problems), problems
+    if damage != "delete-family":  # a missing family only stops new segments from being cloned
+        with pytest.raises(StoreError, match="damaged"):
+            IndexReader.open(index)

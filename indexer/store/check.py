@@ -8,13 +8,14 @@ vocabulary table, and (optionally) that the recorded encoder loads and matches.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import apsw
 import numpy as np
 
-from indexer.store.database import check_format, fingerprint_of, open_for_reading, read_meta
+from indexer.store.database import check_format, fingerprint_of, open_for_reading, open_for_writing, read_meta
 from indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
 from indexer.store.reader import IndexReader
 from indexer.store.vectors import stored_ids
@@ -55,6 +56,8 @@ def check_index(
     finally:
         db.close()
     if not problems:
+        problems += _lexical_problems(path)
+    if not problems:
         try:  # what a search does: open every part together
             IndexReader.open(path).close()
         except StoreError as exc:
@@ -66,13 +69,22 @@ def _database_problems(db: apsw.Connection) -> list[str]:
     problems = []
     if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
         problems.append(f"{DATABASE} fails SQLite's integrity check")
+    return problems
+
+
+def _lexical_problems(path: Path) -> list[str]:
+    """FTS5's own check of its index structure. It is run as an INSERT command, so it needs a
+    writable connection (it changes nothing); on a read-only index the row counts stand in for it."""
+    if not os.access(path / DATABASE, os.W_OK) or not os.access(path, os.W_OK):
+        return []
+    db = open_for_writing(path / DATABASE)
     try:
         db.execute("INSERT INTO passages_fts (passages_fts, rank) VALUES ('integrity-check', 0)")
-    except apsw.ReadOnlyError:
-        pass  # a read-only connection cannot run it; the row count below still compares the FTS index
     except apsw.Error as exc:
-        problems.append(f"the lexical index fails FTS5's integrity check: {exc}")
-    return problems
+        return [f"the lexical index fails FTS5's integrity check: {exc}"]
+    finally:
+        db.close()
+    return []
 
 
 def _segment_problems(db: apsw.Connection, path: Path, meta: dict) -> list[str]:
