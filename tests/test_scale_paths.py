@@ -103,16 +103,16 @@ def test_an_ivf_index_searches_updates_and_checks(ivf_seed_index, encoder, tmp_p
         source="test",
         date="2024-05-01",
     )
-    update_index(root, [new], ["004_19b3c5eaec262736"], encoder)
+    update_index(root, [new], ["004_19b3c5eaec262736"], encoder, merge_after=False)
     assert check_index(root) == []
     after = IndexReader.open(root)
     assert after.manifest["faiss"] == IndexReader.open(ivf_seed_index).manifest["faiss"]
-    new_segment = after.vectors.segments[-1]
-    assert len(after.vectors.segments) == 2 and new_segment.family is not None
-    assert faiss.extract_index_ivf(new_segment.index).nlist == 2  # a clone of the trained cells
+    built, new_segment = after.vectors.segments
+    assert built.family is not None and faiss.extract_index_ivf(built.index).nlist == 2
     assert isinstance(
-        faiss.downcast_index(faiss.extract_index_ivf(new_segment.index)), faiss.IndexIVFScalarQuantizer
+        faiss.downcast_index(faiss.extract_index_ivf(built.index)), faiss.IndexIVFScalarQuantizer
     )
+    assert new_segment.family is None  # a small new segment is searched exactly (IVF_SEGMENT_MIN)
     assert Searcher.open(root, encoder).search("هاتف هواوي الجديد", 1)[0].article_id == "n1"
 
 

@@ -211,9 +211,9 @@ def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_wri
     reader.close()
     assert check_index(index) == []
     assert searcher.search("التعاون مع روسيا في الجيل الخامس", 1)[0].article_id == "000_5e840d295c91c543"
-    update_index(index, [news("after", P1)], (), encoder)  # new segments are clones of the new cells
+    update_index(index, [news("after", P1)], (), encoder)  # a small new segment: exact until merged
     reader = IndexReader.open(index)
-    assert reader.vectors.segments[-1].family == segment.family
+    assert [s.family for s in reader.vectors.segments] == [segment.family, None]
     reader.close()
     assert merge_now(index, encoder=encoder) is None  # grown far less than 4x: the cells still fit
     assert check_index(index) == []
@@ -259,3 +259,27 @@ def test_every_damaged_file_is_named_by_check_and_refused_by_search(tmp_path, tw
     if damage != "delete-family":  # a missing family only stops new segments from being cloned
         with pytest.raises(StoreError, match="damaged"):
             IndexReader.open(index)
+
+
+def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
+    tmp_path, two_segment_ivf, encoder, monkeypatch
+):
+    import faiss
+
+    from indexer.store import writer
+
+    index = tmp_path / "index"
+    shutil.copytree(two_segment_ivf, index)  # an IVF segment from the build, an exact one from an add
+    monkeypatch.setattr(writer, "IVF_SEGMENT_MIN", 10)  # the seed corpus is far below 2,048 vectors
+    before = Searcher.open(index, encoder).search("هاتف هواوي الجديد", 3)
+    update_index(index, (), ["004_19b3c5eaec262736"], None, merge_after=False)
+    result = merge_now(index, everything=True)
+    assert result is not None and result.purged > 0
+    reader = IndexReader.open(index)
+    (segment,) = reader.vectors.segments
+    assert segment.family is not None and faiss.extract_index_ivf(segment.index).nlist == 2
+    assert reader.vectors.ntotal == reader.manifest["counts"]["passages"]
+    reader.close()
+    assert check_index(index) == []
+    after = Searcher.open(index, encoder).search("هاتف هواوي الجديد", 3)
+    assert after[0].article_id == before[0].article_id == "n1"

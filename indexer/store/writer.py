@@ -326,16 +326,6 @@ class LiveWriter:
             out[row] = segment_vectors(self._segments[file[0]], np.array([pid], np.int64))[0]
         return out
 
-    def _family(self) -> tuple[int | None, faiss.Index | None]:
-        """The newest IVF family (new segments are cloned from it), or none: exact segments."""
-        row = self.db.execute("SELECT id, file FROM families ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
-            return None, None
-        try:
-            return row[0], faiss.read_index(str(self.path / FAMILIES / row[1]))
-        except RuntimeError as exc:
-            raise StoreError(f"index at {self.path} is damaged: cannot read {FAMILIES}/{row[1]}") from exc
-
     def ingested(self, keys: Sequence[str]) -> dict[str, str]:
         """Raw hashes recorded by `dalil ingest` for these item keys (absent: never taken in)."""
         out: dict[str, str] = {}
@@ -363,13 +353,12 @@ class LiveWriter:
         for change in upserts:
             ids_per_article.append(list(range(next_id, next_id + len(change.passages))))
             next_id += len(change.passages)
-        segment, family_id = None, None
+        segment, family_id = None, None  # a new segment is small: exact (see IVF_SEGMENT_MIN)
         written = 0
         if upserts:
-            family_id, family = self._family()
             vectors = np.vstack([c.vectors for c in upserts]).astype(np.float32)
             all_ids = np.array([i for ids in ids_per_article for i in ids], dtype=np.int64)
-            index = new_segment_index(vectors, all_ids, self.dimension, family)
+            index = new_segment_index(vectors, all_ids, self.dimension, None)
             segment = _write_faiss(index, self.path / SEGMENTS, "seg")
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
@@ -490,6 +479,10 @@ class LiveWriter:
 # --- Merging -------------------------------------------------------------------------------------
 
 MERGE_FACTOR = 8  # segments of one size tier merged together (Lucene's segmentsPerTier is 10)
+# Segments with fewer live vectors are exact even in an IVF index (Milvus searches its growing
+# segments by brute force too): an IVF segment pays the coarse quantiser's search (nlist centroids)
+# on every query, which for a few thousand vectors costs more than scanning them all.
+IVF_SEGMENT_MIN = 2048
 TIER_BASE = 64  # vectors: segments up to this size form the lowest tier
 MAX_DELETED_SHARE = 0.2  # a segment with more deleted vectors is rewritten (Qdrant vacuums at ~20%)
 
@@ -628,7 +621,7 @@ def merge(
     finally:
         db.close()
     family_id, family = (None, None)
-    if family_row is not None:
+    if family_row is not None and sum(s.live for s in plan.segments) >= IVF_SEGMENT_MIN:
         family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
     sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
     purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
