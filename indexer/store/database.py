@@ -13,9 +13,10 @@ commit. `synchronous=FULL`: a commit that returned survives a power cut, not onl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import apsw
@@ -120,6 +121,37 @@ def _check_readable(db: apsw.Connection, file: Path) -> None:
     missing = {"meta", "articles", "passages", "passages_fts", "segments", "tombstones", "ingested"} - names
     if missing:
         raise IndexCorruptError(f"index is damaged: {file} lacks the tables {', '.join(sorted(missing))}")
+
+
+@contextlib.contextmanager
+def write_transaction(db: apsw.Connection) -> Iterator[apsw.Connection]:
+    """One commit: `BEGIN IMMEDIATE` (the write lock at once, so a busy timeout applies; a deferred
+    transaction upgrading to write gets SQLITE_BUSY without waiting), COMMIT, or ROLLBACK on error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        with contextlib.suppress(apsw.Error):
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def insert_segment(
+    db: apsw.Connection, file: str, family, vectors: int, id_range: tuple[int, int], generation: int
+):
+    db.execute(
+        "INSERT INTO segments (file, family, vectors, min_id, max_id, generation) VALUES (?, ?, ?, ?, ?, ?)",
+        (file, family, vectors, id_range[0], id_range[1], generation),
+    )
+
+
+def insert_family(db: apsw.Connection, file: str, trained_on: int, section: dict) -> int:
+    db.execute(
+        "INSERT INTO families (file, trained_on, section) VALUES (?, ?, ?)",
+        (file, trained_on, json.dumps(section, ensure_ascii=False)),
+    )
+    return int(db.last_insert_rowid())
 
 
 def read_meta(db: apsw.Connection) -> dict:

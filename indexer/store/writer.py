@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import math
 import os
@@ -40,10 +39,13 @@ from indexer.store.database import (
     article_hash,
     check_format,
     fingerprint_add,
+    insert_family,
+    insert_segment,
     open_for_reading,
     open_for_writing,
     read_meta,
     write_meta,
+    write_transaction,
 )
 from indexer.store.layout import (
     DATABASE,
@@ -201,17 +203,9 @@ class IndexBuilder:
         family_id = None
         if "nlist" in section:
             name = _write_faiss(empty_family(index), self.path / FAMILIES, "fam")
-            self._db.execute(
-                "INSERT INTO families (file, trained_on, section) VALUES (?, ?, ?)",
-                (name, self.passages, json.dumps(section, ensure_ascii=False)),
-            )
-            family_id = self._db.last_insert_rowid()
+            family_id = insert_family(self._db, name, self.passages, section)
         name = _write_faiss(index, self.path / SEGMENTS, "seg")
-        self._db.execute(
-            "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
-            " VALUES (?, ?, ?, ?, ?, 1)",
-            (name, family_id, self.passages, 0, self._next_passage_id - 1),
-        )
+        insert_segment(self._db, name, family_id, self.passages, (0, self._next_passage_id - 1), 1)
         write_meta(self._db, self._meta(section))
         self._db.execute("COMMIT")
         self._db.execute("PRAGMA journal_mode=WAL")  # from now on: commits beside readers
@@ -377,8 +371,7 @@ class LiveWriter:
         self, upserts, deletes, ids_per_article, next_id, segment, family_id, marks
     ) -> tuple[int, int]:
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(db):
             meta = read_meta(db)
             # bookkeeping alone (no article changed) is no new state for searches to see
             generation = int(meta["generation"]) + (1 if upserts or deletes else 0)
@@ -403,11 +396,7 @@ class LiveWriter:
                 counts["passages"] += len(ids)
             if segment is not None:
                 first = int(meta["next_passage_id"])
-                db.execute(
-                    "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (segment, family_id, next_id - first, first, next_id - 1, generation),
-                )
+                insert_segment(db, segment, family_id, next_id - first, (first, next_id - 1), generation)
             now = _now()
             db.executemany(
                 "INSERT INTO ingested (key, raw_hash, article_id, at) VALUES (?, ?, ?, ?)"
@@ -423,11 +412,6 @@ class LiveWriter:
                 "updated_at": _now(),
             }
             write_meta(db, new_meta)
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(apsw.Error):
-                db.execute("ROLLBACK")
-            raise
         self.meta.update(new_meta)
         return generation, tombstones
 
@@ -696,8 +680,7 @@ def _commit_merge(
 ) -> None:
     db = open_for_writing(path / DATABASE)
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(db):
             ids = [s.id for s in plan.segments]
             marks = ",".join("?" * len(ids))
             present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
@@ -708,26 +691,13 @@ def _commit_merge(
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
             changes: dict = {"generation": generation, "updated_at": _now()}
             if new_family is not None:
-                file, trained_on, section = new_family
-                db.execute(
-                    "INSERT INTO families (file, trained_on, section) VALUES (?, ?, ?)",
-                    (file, trained_on, json.dumps(section, ensure_ascii=False)),
-                )
-                family_id = db.last_insert_rowid()
-                changes["faiss"] = section
+                family_id = insert_family(db, *new_family)
+                changes["faiss"] = new_family[2]
             if name is not None:
-                db.execute(
-                    "INSERT INTO segments (file, family, vectors, min_id, max_id, generation)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, family_id, vectors, plan.segments[0].min_id, plan.segments[-1].max_id, generation),
-                )
+                id_range = (plan.segments[0].min_id, plan.segments[-1].max_id)
+                insert_segment(db, name, family_id, vectors, id_range, generation)
             db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
             write_meta(db, changes)
-            db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(apsw.Error):
-                db.execute("ROLLBACK")
-            raise
     finally:
         db.close()
 
