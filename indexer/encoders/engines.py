@@ -284,9 +284,25 @@ class E5OnnxEncoder:
         self.version = ort.__version__
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        """Texts in runs of near-equal token length: a batch is padded to its longest text, and on
+        one thread padding is paid in full (an article's 7 passages of 71-177 tokens: 1.14 s in one
+        batch, 0.57 s one by one); runs within 10% of each other's length keep batching's gain."""
+        out = np.zeros((len(texts), self.dimension), np.float32)
         if not texts:
-            return np.zeros((0, self.dimension), np.float32)
-        batch = self._tokenizer.encode_batch([prefix + t for t in texts])
+            return out
+        encoded = self._plain.encode_batch([prefix + t for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
+        run: list[int] = []
+        for i in [*order, None]:
+            if run and (i is None or len(run) == 8 or len(encoded[i].ids) > 1.1 * len(encoded[run[0]].ids)):
+                out[run] = self._run([prefix + texts[j] for j in run])
+                run = []
+            if i is not None:
+                run.append(i)
+        return out
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        batch = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in batch], dtype=np.int64)
         mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
         (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
