@@ -141,7 +141,7 @@ def cmd_http_adds(args: argparse.Namespace) -> None:
         rows = []
         try:
             with httpx.Client(timeout=60) as client:
-                for article in fresh_articles(args.n, skip=5000 + 100 * k):
+                for article in fresh_articles(args.n, skip=args.skip + 100 * k):
                     before = _io_of(proc.pid)["wchar"]
                     started = time.perf_counter()
                     r = client.post(url + "/articles", json=article, headers=auth)
@@ -216,7 +216,10 @@ def cmd_stream(args: argparse.Namespace) -> None:
                 client.get(url + "/search", params={"q": q + " ؟", "k": 10})
             idle: dict = {}
             _ask(client, url, asked, threading.Event(), args.idle_seconds, idle)
-            articles = fresh_articles(int(args.minutes * 60 * args.rate) + 10, skip=20_000)
+            needed = int(args.minutes * 60 * args.rate) + 10
+            articles = fresh_articles(needed, skip=6_000)  # past those `adds` and `http-adds` take
+            if len(articles) < needed:
+                raise SystemExit(f"only {len(articles)} unused articles in {LARGE}; {needed} needed")
             busy: dict = {}
             segments: list[int] = []
             posted: list[float] = []
@@ -330,6 +333,7 @@ def main() -> None:
     p = sub.add_parser("http-adds")
     p.add_argument("--index", action="append", required=True)
     p.add_argument("--n", type=int, default=5)
+    p.add_argument("--skip", type=int, default=5000, help="where in the corpus the new articles start")
     p.set_defaults(func=cmd_http_adds)
     p = sub.add_parser("stream")
     p.add_argument("--index", required=True)
