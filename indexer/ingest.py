@@ -289,7 +289,7 @@ class Ingestor:
             self._take_in(source, items, bookkeeping, report)
         except SourceError as exc:
             report.error = str(exc)
-            log.warning("source %s: %s", source, exc)
+            log.info("source %s: %s", source, exc)  # the caller reports it (the CLI on stderr)
         return report
 
     def _read(self, source: str, report: SourceReport) -> tuple[list[Item], dict[str, str]]:
