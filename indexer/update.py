@@ -28,7 +28,7 @@ from indexer.corpus import Problem, RawArticle
 from indexer.encoders.engines import Encoder
 from indexer.store.layout import StoreError, ensure_writable
 from indexer.store.locking import LockTimeoutError, writer_lock
-from indexer.store.writer import ArticleChange, LiveWriter, content_hash, merge
+from indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
 
 log = logging.getLogger("dalil.update")
 EMBED_BATCH = 64
@@ -87,7 +87,10 @@ def update_index(
         finally:
             writer.close()
     if merge_after and summary.changed:
-        merge_now(root, wait)
+        try:
+            merge_now(root, wait)
+        except (LockTimeoutError, MergeConflict) as exc:  # the commit stands; another writer merges
+            log.info("no merge after this commit: %s", exc)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -220,7 +223,7 @@ class BackgroundMerger:
             try:
                 while not self._stop.is_set() and merge_now(self.root, encoder=self.encoder) is not None:
                     self.merges += 1
-            except LockTimeoutError:
-                log.info("merge postponed: the writer lock is busy")
+            except (LockTimeoutError, MergeConflict) as exc:
+                log.info("merge postponed: %s", exc)
             except Exception as exc:  # a merge must never take the process down; say why it stopped
                 log.error("background merge failed: %s", exc)

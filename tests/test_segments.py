@@ -283,3 +283,23 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
     assert check_index(index) == []
     after = Searcher.open(index, encoder).search("هاتف هواوي الجديد", 3)
     assert after[0].article_id == before[0].article_id == "n1"
+
+
+def test_two_merges_of_the_same_segments_one_wins_and_nothing_is_lost(index, encoder):
+    from indexer.store.locking import writer_lock
+    from indexer.store.writer import MergeConflict, merge
+
+    for i in range(3):
+        update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)
+    before = _segment_files(index)
+
+    def lock_after_a_rival_merged():
+        assert merge_now(index, everything=True) is not None  # the rival commits first
+        return writer_lock(index)
+
+    with pytest.raises(MergeConflict):
+        merge(index, lock_after_a_rival_merged, everything=True)
+    after = _segment_files(index)
+    assert len(after) == 1 and not set(after) & set(before)  # the loser's file is gone too
+    assert check_index(index) == []
+    assert len(Searcher.open(index, encoder).search("هاتف هواوي الجديد رقم", 50, "lexical")) >= 3

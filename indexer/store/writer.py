@@ -533,6 +533,10 @@ def segment_infos(db: apsw.Connection) -> list[SegmentInfo]:
     return [SegmentInfo(*r) for r in rows]
 
 
+class MergeConflict(StoreError):
+    """Another merge changed the segments this one planned on first; nothing was changed."""
+
+
 @dataclass
 class MergeResult:
     merged: list[str]
@@ -607,7 +611,10 @@ def merge(
     family_id, family = (None, None)
     if family_row is not None and sum(s.live for s in plan.segments) >= IVF_SEGMENT_MIN:
         family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
-    sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
+    try:
+        sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
+    except RuntimeError as exc:  # a concurrent merge removed a planned segment's file meanwhile
+        raise MergeConflict(f"a segment to merge is gone: {exc}") from exc
     purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
     new_family = None
     if retrain:
@@ -685,7 +692,7 @@ def _commit_merge(
             marks = ",".join("?" * len(ids))
             present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
             if present != len(ids):
-                raise StoreError("another merge replaced these segments first")
+                raise MergeConflict("another merge replaced these segments first")
             meta = read_meta(db)
             generation = int(meta["generation"]) + 1
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
