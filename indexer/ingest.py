@@ -27,7 +27,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -35,9 +35,8 @@ from pathlib import Path
 from indexer.corpus import CorpusError, CorpusReport, RawArticle, corpus_files, read_corpus
 from indexer.encoders.engines import Encoder
 from indexer.store.layout import StoreError
-from indexer.store.locking import writer_lock
 from indexer.store.writer import LiveWriter
-from indexer.update import UpdateSummary, merge_now, update_index
+from indexer.update import UpdateSummary, update_index
 
 log = logging.getLogger("dalil.ingest")
 
@@ -229,22 +228,30 @@ def page_text(url: str) -> str | None:
     return trafilatura.extract(body.decode("utf-8", errors="replace"), include_comments=False) or None
 
 
-def read_files(
-    source: Path, seen_files: dict[str, str], report: CorpusReport
-) -> tuple[list[Item], dict[str, str]]:
-    """Records of the files of a source that are new or changed since they were last read."""
-    items: list[Item] = []
-    stamps: dict[str, str] = {}
+def source_files(source: Path) -> list[Path]:
+    """The corpus files of a file or folder source (none yet in an empty watched folder)."""
     if source.is_dir() and not any(source.iterdir()):
-        return [], {}  # a watched folder with nothing in it yet
+        return []
     try:
-        files = corpus_files(source)
+        return corpus_files(source)
     except CorpusError as exc:
         raise SourceError(str(exc)) from None
+
+
+def file_key(file: Path) -> str:
+    return f"file:{file.resolve()}"
+
+
+def read_files(
+    files: list[Path], seen_files: dict[str, str], report: CorpusReport
+) -> tuple[list[Item], dict[str, str]]:
+    """Records of the files that are new or changed since they were last read, and their stamps."""
+    items: list[Item] = []
+    stamps: dict[str, str] = {}
     for file in files:
         stat = file.stat()
         stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
-        key = f"file:{file.resolve()}"
+        key = file_key(file)
         if seen_files.get(key) == stamp:
             continue
         for article in read_corpus(file, report):
@@ -293,15 +300,14 @@ class Ingestor:
         return report
 
     def _read(self, source: str, report: SourceReport) -> tuple[list[Item], dict[str, str]]:
-        state = self._state([f"state:{source}:etag", f"state:{source}:modified"])
         if is_url(source):
+            state = self._state([f"state:{source}:etag", f"state:{source}:modified"])
             previous = {k.rsplit(":", 1)[1]: v for k, v in state.items()}
             items, validators = read_feed(source, previous, page_text if self.fetch_pages else None)
             return items, {f"state:{source}:{k}": v for k, v in validators.items()}
-        path = Path(source)
+        files = source_files(Path(source))
         corpus = CorpusReport()
-        files = [f"file:{f.resolve()}" for f in _files_or_none(path)]
-        items, stamps = read_files(path, self._state(files), corpus)
+        items, stamps = read_files(files, self._state([file_key(f) for f in files]), corpus)
         report.problems += [str(p) for p in corpus.problems]
         return items, stamps
 
@@ -340,20 +346,6 @@ class Ingestor:
             report.problems += [str(p) for p in summary.problems]
             if self.on_commit is not None:
                 self.on_commit(source, summary)
-        if not fresh and bookkeeping:
-            with writer_lock(self.root, self.wait):
-                writer = LiveWriter(self.root)
-                try:
-                    writer.commit([], [], {k: (v, None) for k, v in bookkeeping.items()})
-                finally:
-                    writer.close()
-
-    def merge(self):
-        return merge_now(self.root, self.wait)
-
-
-def _files_or_none(path: Path) -> Iterator[Path]:
-    try:
-        yield from corpus_files(path)
-    except CorpusError:
-        return
+        if not fresh and bookkeeping:  # nothing new: the stamps and validators alone, one commit
+            marks = {k: (v, None) for k, v in bookkeeping.items()}
+            update_index(self.root, (), (), None, wait=self.wait, merge_after=False, marks=marks)

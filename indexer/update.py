@@ -63,7 +63,6 @@ def update_index(
     deletes: Sequence[str] = (),
     encoder: Encoder | None = None,
     wait: float = 0.0,
-    progress: bool = False,
     merge_after: bool = True,
     marks: dict[str, tuple[str, str | None]] | None = None,
 ) -> UpdateSummary:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import apsw
+import faiss
 import numpy as np
 
 from indexer.store.database import check_format, fingerprint_of, open_for_reading, open_for_writing, read_meta
@@ -88,8 +89,6 @@ def _lexical_problems(path: Path) -> list[str]:
 
 
 def _segment_problems(db: apsw.Connection, path: Path, meta: dict) -> list[str]:
-    import faiss
-
     problems = []
     families = {fid: file for fid, file in db.execute("SELECT id, file FROM families")}
     for fid, file in families.items():

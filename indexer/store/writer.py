@@ -22,8 +22,10 @@ import hashlib
 import logging
 import math
 import os
+import shutil
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import apsw
@@ -187,8 +189,6 @@ class IndexBuilder:
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self._db.close()
-        import shutil
-
         shutil.rmtree(self.path, ignore_errors=True)
 
     def commit(self) -> Path:
@@ -225,17 +225,11 @@ class IndexBuilder:
             "counts": {"articles": self.articles, "passages": self.passages},
             "corpus_fingerprint": self._fingerprint,
             "faiss": section,
-            "vector_settings": section.get("settings") or _settings_dict(self.vector_settings),
+            "vector_settings": section.get("settings") or asdict(self.vector_settings),
             "lexical": {"engine": "sqlite-fts5", "analyzer": ANALYZER, "columns": ["exact", "stems"]},
             "settings": self.settings,
             **self.extra_manifest,
         }
-
-
-def _settings_dict(settings: VectorIndexSettings) -> dict:
-    from dataclasses import asdict
-
-    return asdict(settings)
 
 
 @dataclass
@@ -339,8 +333,6 @@ class LiveWriter:
 
         `marks`: ingest bookkeeping (item key -> (raw hash, article id)) committed with them, so a
         killed ingest never records an item it did not index, nor loses one it did."""
-        import time
-
         started = time.perf_counter()
         next_id = int(self.meta["next_passage_id"])
         ids_per_article = []
@@ -584,8 +576,6 @@ def merge(
     nprobe tuned on them, beside reads and writes: segments committed meanwhile keep their cells
     and are merged into the new ones later.
     """
-    import time
-
     started = time.perf_counter()
     path = resolve_generation(Path(root))
     db = open_for_reading(path / DATABASE)
