@@ -303,3 +303,23 @@ def test_two_merges_of_the_same_segments_one_wins_and_nothing_is_lost(index, enc
     assert len(after) == 1 and not set(after) & set(before)  # the loser's file is gone too
     assert check_index(index) == []
     assert len(Searcher.open(index, encoder).search("هاتف هواوي الجديد رقم", 50, "lexical")) >= 3
+
+
+def test_a_commit_in_the_same_process_spares_the_segment_a_merge_is_writing(index, encoder):
+    """A server merges in a background thread while request threads commit: the commit's debris
+    sweep must not take the merged segment written off the lock, or the merge would commit a
+    segment file that is gone (found by the hostile API fuzz test)."""
+    from indexer.store.locking import writer_lock
+    from indexer.store.writer import merge
+
+    for i in range(3):
+        update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)
+
+    def lock_after_a_commit_in_another_thread():
+        update_index(index, [news("late", P2)], (), encoder, merge_after=False)  # sweeps debris
+        return writer_lock(index)
+
+    assert merge(index, lock_after_a_commit_in_another_thread, everything=True) is not None
+    assert check_index(index) == []
+    found = Searcher.open(index, encoder).search("هاتف هواوي الجديد رقم", 50, "lexical")
+    assert {"c0", "c1", "c2", "late"} <= {hit.article_id for hit in found}

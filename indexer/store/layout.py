@@ -18,6 +18,7 @@ adds, deletes and merges change the live generation through SQLite transactions
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import shutil
 from collections.abc import Callable
@@ -65,10 +66,14 @@ def new_generation_name() -> str:
     return f"i{stamp}-{os.getpid()}"
 
 
+_file_numbers = itertools.count()  # two threads of one process may ask in the same microsecond
+
+
 def new_file_name(prefix: str, suffix: str) -> str:
-    """A name no other writer can pick: time, then the pid (which also tells debris from work)."""
+    """A name no other writer can pick: time and a per-process number, then the pid (which also
+    tells debris from work)."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{prefix}-{stamp}-{os.getpid()}{suffix}"
+    return f"{prefix}-{stamp}{next(_file_numbers)}-{os.getpid()}{suffix}"
 
 
 def read_current(root: Path) -> str | None:

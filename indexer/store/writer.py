@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -126,13 +127,42 @@ def _insert_passages(
     )
 
 
+# Files this process has written or is writing that no commit names yet. `remove_debris` must
+# spare them: a merge in a background thread of a server writes its segment off the writer lock,
+# and a commit in a request thread of the same process clears debris under it. The pid in a file
+# name tells another live process's work from debris; inside one process only this set can.
+_uncommitted: set[str] = set()
+_uncommitted_lock = threading.Lock()
+
+
 def _write_faiss(index: faiss.Index, folder: Path, prefix: str) -> str:
-    """Write an index under a fresh name and make it durable; returns the file name."""
+    """Write an index under a fresh name and make it durable; returns the file name.
+
+    The name stays in `_uncommitted` until the caller calls `_settled` (committed or removed)."""
     name = new_file_name(prefix, ".faiss")
-    faiss.write_index(index, str(folder / name))
-    fsync_file(folder / name)
-    fsync_dir(folder)
+    with _uncommitted_lock:
+        _uncommitted.add(name)
+    try:
+        faiss.write_index(index, str(folder / name))
+        fsync_file(folder / name)
+        fsync_dir(folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+        _settled(name)
+        raise
     return name
+
+
+def _settled(*names: str | None) -> None:
+    """These files are named by a commit now, or removed: ordinary debris rules apply again."""
+    with _uncommitted_lock:
+        _uncommitted.difference_update(n for n in names if n)
+
+
+def _in_progress(name: str) -> bool:
+    with _uncommitted_lock:
+        return name in _uncommitted
 
 
 class IndexBuilder:
@@ -203,8 +233,10 @@ class IndexBuilder:
         family_id = None
         if "nlist" in section:
             name = _write_faiss(empty_family(index), self.path / FAMILIES, "fam")
+            _settled(name)
             family_id = insert_family(self._db, name, self.passages, section)
         name = _write_faiss(index, self.path / SEGMENTS, "seg")
+        _settled(name)  # inside this build's own directory: no other writer clears debris there
         insert_segment(self._db, name, family_id, self.passages, (0, self._next_passage_id - 1), 1)
         write_meta(self._db, self._meta(section))
         self._db.execute("COMMIT")
@@ -356,6 +388,8 @@ class LiveWriter:
                 with contextlib.suppress(OSError):
                     (self.path / SEGMENTS / segment).unlink()
             raise
+        finally:
+            _settled(segment)
         added = sum(len(ids) for ids in ids_per_article)
         return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
 
@@ -440,10 +474,11 @@ class LiveWriter:
         removed = []
         for folder in (self.path / SEGMENTS, self.path / FAMILIES):
             for file in folder.glob("*.faiss"):
-                if file.name not in named and not owned_by_live_process(file.name):
-                    with contextlib.suppress(OSError):
-                        file.unlink()
-                        removed.append(file.name)
+                if file.name in named or _in_progress(file.name) or owned_by_live_process(file.name):
+                    continue
+                with contextlib.suppress(OSError):
+                    file.unlink()
+                    removed.append(file.name)
         return removed
 
     def close(self) -> None:
@@ -612,8 +647,9 @@ def merge(
     else:
         merged = merge_indexes(sources, purged, dimension, family_id, family)
     del sources
-    name = _write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
+    name = None
     try:
+        name = _write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
         with lock():
             _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged, new_family)
     except BaseException:
@@ -623,6 +659,8 @@ def merge(
             with contextlib.suppress(OSError):
                 file.unlink()
         raise
+    finally:
+        _settled(name, new_family[0] if new_family else None)
     for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
         with contextlib.suppress(OSError):
             (path / SEGMENTS / s.file).unlink()
@@ -683,6 +721,8 @@ def _commit_merge(
             present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
             if present != len(ids):
                 raise MergeConflict("another merge replaced these segments first")
+            if name is not None and not (path / SEGMENTS / name).is_file():  # never name a lost file
+                raise StoreError(f"the merged segment {name} vanished before its commit")
             meta = read_meta(db)
             generation = int(meta["generation"]) + 1
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
