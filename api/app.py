@@ -13,14 +13,8 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from api.pages import add_pages
-from api.requests import (
+from dalil.api.pages import add_pages
+from dalil.api.requests import (
     ARTICLE_EXAMPLES,
     EXAMPLES,
     ArticleBatch,
@@ -29,11 +23,16 @@ from api.requests import (
     SearchRequest,
     run_search,
 )
-from indexer.store.layout import StoreError
-from indexer.store.locking import LockTimeoutError
-from indexer.update import BackgroundMerger, update_index
-from search.engine import QueryError, Searcher
-from search.live import LiveSearcher
+from dalil.indexer.store.layout import StoreError
+from dalil.indexer.store.locking import LockTimeoutError
+from dalil.indexer.update import BackgroundMerger, update_index
+from dalil.search.engine import QueryError, Searcher
+from dalil.search.live import LiveSearcher
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 access_log = logging.getLogger("dalil.access")
 log = logging.getLogger("dalil.api")

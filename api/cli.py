@@ -16,8 +16,8 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from api.paths import bundled_corpus_dir, default_eval_cache, default_eval_dir, default_index_dir
-from indexer.encoders.threads import apply_thread_limit, default_threads
+from dalil.api.paths import bundled_corpus_dir, default_eval_cache, default_eval_dir, default_index_dir
+from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("dalil")
@@ -38,7 +38,7 @@ def _configure_output(verbose: int) -> None:
 
 
 def _encoder_spec(args: argparse.Namespace):
-    from indexer.encoders.engines import EncoderSpec
+    from dalil.indexer.encoders.engines import EncoderSpec
 
     return EncoderSpec(
         model=args.model,
@@ -87,7 +87,7 @@ def _recall(text: str) -> float:
 
 
 def _vector_settings(args: argparse.Namespace):
-    from indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vectors import VectorIndexSettings
 
     try:
         return VectorIndexSettings(
@@ -101,9 +101,9 @@ def _vector_settings(args: argparse.Namespace):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import build_index, count_articles, plan_engine
-    from indexer.encoders.engines import load_encoder
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import build_index, count_articles, plan_engine
+    from dalil.indexer.encoders.engines import load_encoder
 
     corpus = Path(args.corpus)
     plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
@@ -141,8 +141,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def _index_encoder(index_dir: Path):
     """The encoder an existing index was built with (updates must embed with the same one)."""
-    from indexer.encoders.engines import load_encoder, spec_from_description
-    from indexer.store.reader import index_metadata
+    from dalil.indexer.encoders.engines import load_encoder, spec_from_description
+    from dalil.indexer.store.reader import index_metadata
 
     return load_encoder(spec_from_description(index_metadata(index_dir)["encoder"]))
 
@@ -164,8 +164,8 @@ def _print_update(summary, verb: str) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from indexer.corpus import CorpusReport, read_corpus
-    from indexer.update import update_index
+    from dalil.indexer.corpus import CorpusReport, read_corpus
+    from dalil.indexer.update import update_index
 
     index_dir = Path(args.index)
     encoder = _index_encoder(index_dir)
@@ -176,14 +176,14 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from indexer.update import update_index
+    from dalil.indexer.update import update_index
 
     summary = update_index(Path(args.index), (), args.ids, None, wait=args.wait)
     return _print_update(summary, "delete")
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    from indexer.update import merge_now
+    from dalil.indexer.update import merge_now
 
     result = merge_now(Path(args.index), args.wait, everything=True, encoder=_index_encoder(Path(args.index)))
     if result is None:
@@ -200,8 +200,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from indexer.ingest import Ingestor
-    from indexer.update import BackgroundMerger
+    from dalil.indexer.ingest import Ingestor
+    from dalil.indexer.update import BackgroundMerger
 
     index_dir = Path(args.index)
     stop = threading.Event()
@@ -248,8 +248,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from indexer.encoders.engines import encoder_problems
-    from indexer.store.check import check_index
+    from dalil.indexer.encoders.engines import encoder_problems
+    from dalil.indexer.store.check import check_index
 
     problems = check_index(Path(args.index), encoder_check=None if args.skip_encoder else encoder_problems)
     if problems:
@@ -282,7 +282,7 @@ def _read_query_lines(path: str) -> Iterator[tuple[int, object, str | None, str 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from search.engine import QueryError, Searcher
+    from dalil.search.engine import QueryError, Searcher
 
     if (args.question is None) == (args.queries is None):
         raise CliError("give one QUESTION or --queries FILE.jsonl")
@@ -346,7 +346,7 @@ def _print_readable(question: str, hits: list) -> None:
 
 
 def _labelled_sets(args: argparse.Namespace) -> list:
-    from search.evaluation import load_qrels, load_squad
+    from dalil.search.evaluation import load_qrels, load_squad
 
     if not args.sets:
         dev = default_eval_dir()
@@ -374,14 +374,14 @@ def _labelled_sets(args: argparse.Namespace) -> list:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from indexer.build import cached_build
-    from indexer.encoders.engines import load_encoder
-    from search.engine import MODES, Searcher, validate_mode
-    from search.evaluation import evaluate, format_table
+    from dalil.indexer.build import cached_build
+    from dalil.indexer.encoders.engines import load_encoder
+    from dalil.search.engine import MODES, Searcher, validate_mode
+    from dalil.search.evaluation import evaluate, format_table
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)
-    from indexer.build import plan_engine
+    from dalil.indexer.build import plan_engine
 
     encoder = load_encoder(_encoder_spec(args))
     indexers: dict[str, object] = {args.model: encoder}
@@ -437,8 +437,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     import uvicorn
-
-    from indexer.store.reader import IndexReader
+    from dalil.indexer.store.reader import IndexReader
 
     IndexReader.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
     # Each worker process opens the index itself through the factory (read from the environment).
@@ -452,7 +451,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     uvicorn.run(
-        "api.app:create_app_from_env",
+        "dalil.api.app:create_app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
@@ -633,11 +632,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_output(args.verbose)
     apply_thread_limit(args.threads)
-    from indexer.corpus import CorpusError
-    from indexer.encoders.engines import EncoderError
-    from indexer.store.layout import StoreError
-    from indexer.store.locking import LockTimeoutError
-    from search.engine import EncoderMismatchError, QueryError
+    from dalil.indexer.corpus import CorpusError
+    from dalil.indexer.encoders.engines import EncoderError
+    from dalil.indexer.store.layout import StoreError
+    from dalil.indexer.store.locking import LockTimeoutError
+    from dalil.search.engine import EncoderMismatchError, QueryError
 
     try:
         return args.func(args)

@@ -11,15 +11,14 @@ import logging
 import urllib.parse
 from pathlib import Path
 
+from dalil.api.requests import MAX_OFFSET, SearchRequest, run_search
+from dalil.indexer.analysis.arabic import script_of
+from dalil.search.engine import QueryError
+from dalil.search.live import LiveSearcher
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-
-from api.requests import MAX_OFFSET, SearchRequest, run_search
-from indexer.analysis.arabic import script_of
-from search.engine import QueryError
-from search.live import LiveSearcher
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 log = logging.getLogger("dalil.pages")

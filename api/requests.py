@@ -6,9 +6,8 @@ import datetime as dt
 import time
 from typing import Literal
 
+from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from search.engine import MAX_QUERY_CHARS, Filters, Searcher
 
 MAX_HTTP_K = 100
 MAX_OFFSET = 900
@@ -127,7 +126,7 @@ class ArticleIn(BaseModel):
         return value
 
     def raw(self):
-        from indexer.corpus import RawArticle
+        from dalil.indexer.corpus import RawArticle
 
         return RawArticle(
             article_id=self.id.strip(),

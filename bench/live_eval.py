@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.build import build_from_articles
-from indexer.encoders.engines import load_encoder
-from indexer.store.reader import IndexReader
-from indexer.update import update_index
-from search.engine import Searcher
-from search.evaluation import evaluate, format_table, load_squad
+from dalil.indexer.build import build_from_articles
+from dalil.indexer.encoders.engines import load_encoder
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.update import update_index
+from dalil.search.engine import Searcher
+from dalil.search.evaluation import evaluate, format_table, load_squad
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 MODES = ("hybrid", "dense", "lexical")

@@ -76,7 +76,7 @@ def _io_of(pid: int | str = "self") -> dict[str, int]:
 # --- adds through the command line ---------------------------------------------------------------
 
 RUNNER = (
-    "import sys, api.cli; rc = api.cli.main(sys.argv[1:]); "
+    "import sys, dalil.api.cli; rc = dalil.api.cli.main(sys.argv[1:]); "
     "print('IO', open('/proc/self/io').read().replace(chr(10), ' '), file=sys.stderr); sys.exit(rc)"
 )
 
@@ -114,7 +114,7 @@ def cmd_adds(args: argparse.Namespace) -> None:
 
 
 def _passages(index: str) -> int:
-    from indexer.store.reader import index_metadata
+    from dalil.indexer.store.reader import index_metadata
 
     return int(index_metadata(index)["counts"]["passages"])
 
@@ -265,7 +265,7 @@ def cmd_stream(args: argparse.Namespace) -> None:
         f"{final['passages']:,} passages"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "check", "--index", args.index],
+        [sys.executable, "-m", "dalil.api.cli", "check", "--index", args.index],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -277,14 +277,13 @@ def cmd_stream(args: argparse.Namespace) -> None:
 
 
 def cmd_large(args: argparse.Namespace) -> None:
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
+    from dalil.indexer.encoders.engines import load_encoder
+    from dalil.indexer.store.reader import IndexReader
+    from dalil.indexer.store.vectors import segment_vectors
+    from dalil.indexer.store.writer import IndexBuilder
     from scale import read_articles
-
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
-    from indexer.encoders.engines import load_encoder
-    from indexer.store.reader import IndexReader
-    from indexer.store.vectors import segment_vectors
-    from indexer.store.writer import IndexBuilder
 
     source = IndexReader.open(args.vectors_from)
     real = np.vstack([segment_vectors(s.index, s.ids) for s in source.vectors.segments])

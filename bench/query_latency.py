@@ -66,7 +66,7 @@ async def drive(url: str, paths: list[str], concurrency: int) -> tuple[list[floa
 def distinct_questions(limit: int) -> list[str]:
     """Real questions, alternating Arabic (ARCD) and English (XQuAD); falls back to QUESTIONS."""
     sys.path.insert(0, str(REPO))
-    from search.evaluation import load_squad
+    from dalil.search.evaluation import load_squad
 
     try:
         arabic = [q.query for q in load_squad(EVAL / "arcd.json").questions]

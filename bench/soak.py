@@ -108,7 +108,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--index", str(work / "index"), "--port", str(port)],
+        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(work / "index"), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "DALIL_WRITE_TOKEN": token},
@@ -123,7 +123,7 @@ def main() -> None:
                 time.sleep(0.2)
         asyncio.run(soak(url, token, args.queries, args.concurrency, args.max_seconds))
         check = subprocess.run(
-            [sys.executable, "-m", "api.cli", "check", "--index", str(work / "index")],
+            [sys.executable, "-m", "dalil.api.cli", "check", "--index", str(work / "index")],
             capture_output=True,
             text=True,
         )

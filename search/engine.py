@@ -9,18 +9,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from indexer.analysis.arabic import script_of
-from indexer.analysis.terms import query_terms
-from indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
-from indexer.store.reader import IndexReader, Snapshot
-from indexer.store.vocabulary import Vocabulary
-from search.cache import EmbeddingCache
-from search.crosslingual import CrossLingualTerms
-from search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
-from search.grouping import ArticleResult, collapse_duplicates, group_by_article
-from search.highlight import highlight
-from search.lexical import distinctive, lexical_search
+from dalil.indexer.analysis.arabic import script_of
+from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
+from dalil.indexer.store.reader import IndexReader, Snapshot
+from dalil.indexer.store.vocabulary import Vocabulary
+from dalil.search.cache import EmbeddingCache
+from dalil.search.crosslingual import CrossLingualTerms
+from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
+from dalil.search.grouping import ArticleResult, collapse_duplicates, group_by_article
+from dalil.search.highlight import highlight
+from dalil.search.lexical import distinctive, lexical_search
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000

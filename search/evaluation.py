@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.corpus import RawArticle
+from dalil.indexer.corpus import RawArticle
 
 CUTOFFS = (1, 5, 10)
 
@@ -127,7 +127,7 @@ def evaluate(
     searcher, lset: LabelledSet, modes: Sequence[str], batch: int = 64
 ) -> dict[str, dict[str, float]]:
     """Mean metrics per mode for one set over an open searcher."""
-    from search.engine import validate_query
+    from dalil.search.engine import validate_query
 
     questions = [q for q in lset.questions if q.query.strip()]
     results: dict[str, dict[str, float]] = {}

@@ -21,10 +21,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-from indexer.analysis.arabic import tokens
-from indexer.analysis.terms import STOPWORDS
-from indexer.store.reader import Snapshot
+from dalil.indexer.analysis.arabic import tokens
+from dalil.indexer.analysis.terms import STOPWORDS
+from dalil.indexer.store.reader import Snapshot
 
 MIN_TFIDF_COSINE = 0.20
 MIN_DENSE_COSINE = 0.95

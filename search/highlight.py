@@ -12,9 +12,9 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-from indexer.analysis.arabic import is_arabic_term, stem, tokens
-from indexer.analysis.splitting import sentence_spans
-from indexer.analysis.terms import query_terms
+from dalil.indexer.analysis.arabic import is_arabic_term, stem, tokens
+from dalil.indexer.analysis.splitting import sentence_spans
+from dalil.indexer.analysis.terms import query_terms
 
 SNIPPET_CHARS = 260
 _MIN_STEM_MATCH = 3  # shorter stems match too many unrelated words

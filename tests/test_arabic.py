@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from indexer.analysis.arabic import normalize, script_of, stem, tokens
-from indexer.analysis.terms import fts_match_expression, passage_fields, query_terms
+from dalil.indexer.analysis.arabic import normalize, script_of, stem, tokens
+from dalil.indexer.analysis.terms import fts_match_expression, passage_fields, query_terms
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ def _free_port() -> int:
 def server(seed_index):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--index", str(seed_index), "--port", str(port)],
+        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(seed_index), "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

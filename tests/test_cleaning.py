@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 
 from conftest import CORPUS, TECH_NEWS, shared_file
-
-from indexer.analysis.cleaning import clean_article, furniture_reason, is_breadcrumb
-from indexer.corpus import read_corpus
+from dalil.indexer.analysis.cleaning import clean_article, furniture_reason, is_breadcrumb
+from dalil.indexer.corpus import read_corpus
 
 # Furniture a reader of the seed pages would remove (listed here as test data, not used by the code).
 SEED_FURNITURE = {
@@ -101,7 +100,7 @@ def test_tech_corpus_keeps_content():
 
 
 def test_tag_list_tail_is_cut_but_the_word_survives_in_text():
-    from indexer.corpus import RawArticle
+    from dalil.indexer.corpus import RawArticle
 
     tail = "وتعمل الشركة على دراسة الفكرة من جميع النواحي . سمات البلاستيك طرق مدينة روتردام"
     clean = clean_article(RawArticle(article_id="t", text=f"فقرة أولى عن الطرق.\n\n{tail}", title="ت"))

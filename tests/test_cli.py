@@ -10,13 +10,12 @@ import sys
 
 import pytest
 from conftest import CORPUS, REPO
-
-from indexer.store.layout import SEGMENTS, read_current
+from dalil.indexer.store.layout import SEGMENTS, read_current
 
 
 def dalil(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "dalil.api.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -7,8 +7,7 @@ import json
 
 import pytest
 from conftest import CORPUS
-
-from indexer.corpus import CorpusError, CorpusReport, read_corpus
+from dalil.indexer.corpus import CorpusError, CorpusReport, read_corpus
 
 RECORD = {
     "id": "a1",

@@ -6,8 +6,7 @@ import json
 import math
 
 import pytest
-
-from search.evaluation import first_hits, load_qrels, load_squad, mean_metrics, question_metrics
+from dalil.search.evaluation import first_hits, load_qrels, load_squad, mean_metrics, question_metrics
 
 
 def test_metrics_hand_computed():

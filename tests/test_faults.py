@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS, REPO, TECH_NEWS, shared_file
-
-from indexer.store.check import check_index
-from indexer.store.layout import read_current
-from indexer.store.reader import IndexReader
+from dalil.indexer.store.check import check_index
+from dalil.indexer.store.layout import read_current
+from dalil.indexer.store.reader import IndexReader
 
 pytestmark = pytest.mark.slow
 TRIALS = 12  # per operation: 24 kills in all
@@ -30,7 +29,7 @@ TRIALS = 12  # per operation: 24 kills in all
 
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "dalil.api.cli", *args],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -65,7 +64,7 @@ def _assert_whole(index, allowed_article_sets, encoder) -> None:
     assert check_index(index) == [], check_index(index)
     _, _, ids = _state(index)
     assert ids in allowed_article_sets, "the index holds a mixture of two states"
-    from search.engine import Searcher
+    from dalil.search.engine import Searcher
 
     searcher = Searcher.open(index, encoder)
     try:
@@ -113,7 +112,7 @@ def test_sigkill_during_updates(tmp_path, seed_index, encoder):
                     [
                         sys.executable,
                         "-m",
-                        "api.cli",
+                        "dalil.api.cli",
                         "delete",
                         *sorted(after - before),
                         "--index",
@@ -202,7 +201,7 @@ def _run_and_kill(args: list[str], delay: float | None, out: Path) -> tuple[bool
     started = time.monotonic()
     with out.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", *args], cwd=REPO, stdout=fh, stderr=subprocess.DEVNULL
+            [sys.executable, "-m", "dalil.api.cli", *args], cwd=REPO, stdout=fh, stderr=subprocess.DEVNULL
         )
         try:
             proc.wait(timeout=delay)
@@ -215,7 +214,9 @@ def _run_and_kill(args: list[str], delay: float | None, out: Path) -> tuple[bool
 
 
 def _dalil(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "dalil.api.cli", *args], cwd=REPO, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -272,8 +273,8 @@ def test_sigkill_during_adds_and_deletes(tmp_path, seed_index, encoder):
 
 
 def test_sigkill_during_merges(tmp_path, seed_index, encoder):
-    from indexer.corpus import RawArticle
-    from indexer.update import update_index
+    from dalil.indexer.corpus import RawArticle
+    from dalil.indexer.update import update_index
 
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)

@@ -6,8 +6,7 @@ import json
 
 import pytest
 from conftest import DATA
-
-from search.fusion import convex, dense_led, fuse, min_max, rrf
+from dalil.search.fusion import convex, dense_led, fuse, min_max, rrf
 
 ENGLISH = [
     q

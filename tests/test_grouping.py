@@ -7,8 +7,7 @@ import json
 
 import pytest
 from conftest import TECH_NEWS, shared_file
-
-from indexer.build import build_index
+from dalil.indexer.build import build_index
 
 # Real articles of the tech corpus: one story from two outlets, and two different asteroid stories.
 TWITTER_ALARABIYA = "ant-multisource:AL-technology-323-20180707"
@@ -20,7 +19,7 @@ SNAPCHAT = "ant-multisource:AL-technology-139-20180403"
 
 @pytest.fixture(scope="module")
 def news_searcher(tmp_path_factory, encoder):
-    from search.engine import Searcher
+    from dalil.search.engine import Searcher
 
     wanted = {TWITTER_ALARABIYA, TWITTER_BBC, ASTEROID_BBC, ASTEROID_SKY, SNAPCHAT}
     corpus = tmp_path_factory.mktemp("news") / "news.jsonl"

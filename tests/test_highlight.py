@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.highlight import highlight, match_offsets
+from dalil.search.highlight import highlight, match_offsets
 
 
 def test_normalised_forms_are_marked():

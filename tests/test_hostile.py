@@ -9,12 +9,11 @@ import json
 import shutil
 
 import pytest
+from dalil.api.app import create_app
+from dalil.search.engine import Searcher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from api.app import create_app
-from search.engine import Searcher
 
 TOKEN = "fuzz-token"
 # Arabic letters and marks, Latin, digits, bidi controls, zero-width and control characters, NUL.

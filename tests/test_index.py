@@ -5,11 +5,10 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from indexer.build import build_index
-from indexer.corpus import CorpusError
-from indexer.store.database import FORMAT_VERSION, open_for_writing, read_meta, write_meta
-from indexer.store.layout import (
+from dalil.indexer.build import build_index
+from dalil.indexer.corpus import CorpusError
+from dalil.indexer.store.database import FORMAT_VERSION, open_for_writing, read_meta, write_meta
+from dalil.indexer.store.layout import (
     CURRENT,
     DATABASE,
     SEGMENTS,
@@ -19,8 +18,8 @@ from indexer.store.layout import (
     StoreError,
     read_current,
 )
-from indexer.store.reader import IndexReader
-from search.engine import EncoderMismatchError, QueryError, Searcher
+from dalil.indexer.store.reader import IndexReader
+from dalil.search.engine import EncoderMismatchError, QueryError, Searcher
 
 
 def test_round_trip_build_reopen_search(seed_index, encoder):

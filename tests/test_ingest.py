@@ -12,11 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import REPO
-
-from indexer.ingest import Ingestor, html_to_text
-from indexer.store.check import check_index
-from indexer.store.reader import IndexReader
-from search.engine import Searcher
+from dalil.indexer.ingest import Ingestor, html_to_text
+from dalil.indexer.store.check import check_index
+from dalil.indexer.store.reader import IndexReader
+from dalil.search.engine import Searcher
 
 P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
 P2 = "وأوضحت الشركة أن الهاتف يأتي بكاميرا متطورة وبطارية تدوم يومين كاملين مع الاستخدام المعتاد للهاتف."
@@ -207,7 +206,7 @@ def test_html_fragments_become_paragraphs():
 
 def test_the_command_reports_sources_and_exit_codes(site, index):
     site.routes["/feed"] = (200, "application/rss+xml", rss([{"id": "c1", "title": "هاتف", "html": P1}]))
-    cmd = [sys.executable, "-m", "api.cli", "ingest", "--index", str(index), "--once"]
+    cmd = [sys.executable, "-m", "dalil.api.cli", "ingest", "--index", str(index), "--once"]
     ok = subprocess.run([*cmd, site.url + "/feed"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert f"ingest: {site.url}/feed: 1 items, 1 indexed, 0 unchanged" in ok.stdout

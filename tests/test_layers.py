@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import REPO
 
-PACKAGES = ("indexer", "search", "api")
-PIPELINES = ("indexer.build", "indexer.update", "indexer.ingest")
+PACKAGES = ("indexer", "search", "api")  # folders, imported as dalil.<folder>
+PIPELINES = ("dalil.indexer.build", "dalil.indexer.update", "dalil.indexer.ingest")
 DRIVERS = ("sqlite3", "apsw", "faiss")
 
 
@@ -22,7 +22,7 @@ def _modules() -> dict[str, Path]:
     for package in PACKAGES:
         for file in (REPO / package).rglob("*.py"):
             parts = file.relative_to(REPO).with_suffix("").parts
-            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = file
+            out[".".join(("dalil", *(parts[:-1] if parts[-1] == "__init__" else parts)))] = file
     return out
 
 
@@ -51,7 +51,7 @@ def _imports(file: Path, top_level_only: bool = False) -> set[str]:
 
 
 def _dalil(names: set[str], modules: dict[str, Path]) -> set[str]:
-    return {n for n in names if n in modules and n.split(".")[0] in PACKAGES}
+    return {n for n in names if n in modules}
 
 
 def _violations(prefix: str, allowed: tuple[str, ...], modules: dict[str, Path]) -> list[str]:
@@ -66,27 +66,32 @@ def _violations(prefix: str, allowed: tuple[str, ...], modules: dict[str, Path])
 
 def test_analysis_imports_nothing_else_of_dalil():
     modules = _modules()
-    assert _violations("indexer.analysis", ("indexer.analysis",), modules) == []
+    assert _violations("dalil.indexer.analysis", ("dalil.indexer.analysis",), modules) == []
 
 
 def test_store_imports_only_analysis():
     modules = _modules()
-    assert _violations("indexer.store", ("indexer.store", "indexer.analysis"), modules) == []
+    assert (
+        _violations("dalil.indexer.store", ("dalil.indexer.store", "dalil.indexer.analysis"), modules) == []
+    )
 
 
 def test_encoders_import_neither_the_store_nor_the_pipelines():
     modules = _modules()
-    assert _violations("indexer.encoders", ("indexer.encoders", "indexer.analysis"), modules) == []
+    assert (
+        _violations("dalil.indexer.encoders", ("dalil.indexer.encoders", "dalil.indexer.analysis"), modules)
+        == []
+    )
 
 
 def test_only_the_store_speaks_sql_or_faiss_in_the_indexer_and_search():
     modules = _modules()
     bad = []
     for name, file in modules.items():
-        if name.startswith(("indexer.store", "api")) or name == "indexer":
+        if name.startswith(("dalil.indexer.store", "dalil.api")) or name == "dalil.indexer":
             continue
         drivers = {i for i in _imports(file) if i.split(".")[0] in DRIVERS}
-        if drivers and not name.startswith("indexer.encoders"):
+        if drivers and not name.startswith("dalil.indexer.encoders"):
             bad.append(f"{name} imports {sorted(drivers)}")
     assert bad == []
     for name in PIPELINES:
@@ -99,7 +104,7 @@ def test_search_never_imports_the_pipelines():
     bad = [
         f"{name} imports {i}"
         for name, file in modules.items()
-        if name.startswith("search")
+        if name.startswith("dalil.search")
         for i in _imports(file)
         if i.startswith(PIPELINES) or i.split(".")[0] in DRIVERS
     ]

@@ -14,19 +14,18 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
+from dalil.api.app import create_app
+from dalil.indexer.build import build_index
+from dalil.indexer.corpus import RawArticle
+from dalil.indexer.encoders.engines import encoder_problems
+from dalil.indexer.store.check import check_index
+from dalil.indexer.store.database import open_for_writing, read_meta, write_meta
+from dalil.indexer.store.layout import DATABASE, IndexCorruptError, StoreError, read_current
+from dalil.indexer.store.locking import LockTimeoutError, writer_lock
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.update import update_index
+from dalil.search.engine import Searcher
 from fastapi.testclient import TestClient
-
-from api.app import create_app
-from indexer.build import build_index
-from indexer.corpus import RawArticle
-from indexer.encoders.engines import encoder_problems
-from indexer.store.check import check_index
-from indexer.store.database import open_for_writing, read_meta, write_meta
-from indexer.store.layout import DATABASE, IndexCorruptError, StoreError, read_current
-from indexer.store.locking import LockTimeoutError, writer_lock
-from indexer.store.reader import IndexReader
-from indexer.update import update_index
-from search.engine import Searcher
 
 TOKEN = "s3cret-token"
 P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
@@ -255,7 +254,7 @@ def test_read_only_index_directory(seed_index, tmp_path):
                     "--clear-groups",
                     sys.executable,
                     "-m",
-                    "api.cli",
+                    "dalil.api.cli",
                     *args,
                 ],
                 cwd=REPO,

@@ -9,15 +9,14 @@ import struct
 import numpy as np
 import pytest
 from conftest import CORPUS, TECH_NEWS, shared_file
-
-from indexer.encoders.engines import (
+from dalil.indexer.encoders.engines import (
     E5_SPACE_ID,
     E5TorchEncoder,
     EncoderSpec,
     load_encoder,
     spec_from_description,
 )
-from indexer.encoders.materialize import (
+from dalil.indexer.encoders.materialize import (
     Q4_BLOCK,
     MaterializeError,
     ReferenceTokenizer,

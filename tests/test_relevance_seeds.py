@@ -10,9 +10,8 @@ import json
 
 import pytest
 from conftest import CORPUS, DATA
-
-from indexer.analysis.arabic import normalize
-from indexer.analysis.terms import query_terms
+from dalil.indexer.analysis.arabic import normalize
+from dalil.indexer.analysis.terms import query_terms
 
 QUESTIONS = [json.loads(line) for line in (DATA / "seed_questions.jsonl").read_text().splitlines() if line]
 

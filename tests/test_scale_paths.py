@@ -6,23 +6,22 @@ import faiss
 import numpy as np
 import pytest
 from conftest import CORPUS
-
-from indexer.build import build_index, plan_engine
-from indexer.corpus import RawArticle
-from indexer.encoders.engines import EncoderSpec
-from indexer.encoders.pool import PassageEmbedder
-from indexer.store.check import check_index
-from indexer.store.reader import IndexReader
-from indexer.store.vectors import (
+from dalil.indexer.build import build_index, plan_engine
+from dalil.indexer.corpus import RawArticle
+from dalil.indexer.encoders.engines import EncoderSpec
+from dalil.indexer.encoders.pool import PassageEmbedder
+from dalil.indexer.store.check import check_index
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.vectors import (
     VectorIndexSettings,
     build_vector_index,
     choose_kind,
     search_parameters,
     stored_ids,
 )
-from indexer.update import update_index
-from search.cache import EmbeddingCache
-from search.engine import Filters, Searcher
+from dalil.indexer.update import update_index
+from dalil.search.cache import EmbeddingCache
+from dalil.search.engine import Filters, Searcher
 
 
 def clustered_unit_vectors(n: int, d: int = 64, clusters: int = 40, seed: int = 0) -> np.ndarray:
@@ -123,7 +122,17 @@ def test_cli_records_the_chosen_vector_index(tmp_path):
     from conftest import REPO
 
     out = tmp_path / "index"
-    cmd = [sys.executable, "-m", "api.cli", "index", "-q", "--out", str(out), "--vector-index", "ivf-flat"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dalil.api.cli",
+        "index",
+        "-q",
+        "--out",
+        str(out),
+        "--vector-index",
+        "ivf-flat",
+    ]
     done = subprocess.run([*cmd, "--nlist", "2", "--target-recall", "0.99"], cwd=REPO, capture_output=True)
     assert done.returncode == 0, done.stderr.decode()
     manifest = IndexReader.open(out).manifest

@@ -11,15 +11,14 @@ import threading
 import numpy as np
 import pytest
 from conftest import CORPUS, DATA
-
-from indexer.build import build_index
-from indexer.corpus import RawArticle, read_corpus
-from indexer.store.check import check_index
-from indexer.store.layout import SEGMENTS, read_current
-from indexer.store.reader import IndexReader
-from indexer.store.writer import MERGE_FACTOR
-from indexer.update import merge_now, update_index
-from search.engine import Searcher
+from dalil.indexer.build import build_index
+from dalil.indexer.corpus import RawArticle, read_corpus
+from dalil.indexer.store.check import check_index
+from dalil.indexer.store.layout import SEGMENTS, read_current
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.writer import MERGE_FACTOR
+from dalil.indexer.update import merge_now, update_index
+from dalil.search.engine import Searcher
 
 P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
 P2 = "وأوضحت الشركة أن الهاتف يأتي بكاميرا متطورة وبطارية تدوم يومين كاملين مع الاستخدام المعتاد للهاتف."
@@ -189,7 +188,7 @@ def test_readers_see_whole_commits_while_a_writer_commits(index, encoder):
 
 
 def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_writes(tmp_path, encoder):
-    from indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vectors import VectorIndexSettings
 
     index = tmp_path / "index"
     build_index(CORPUS, index, encoder, progress=False, vector_settings=VectorIndexSettings(exact_below=60))
@@ -221,7 +220,7 @@ def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_wri
 
 @pytest.fixture(scope="module")
 def two_segment_ivf(tmp_path_factory, encoder):
-    from indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vectors import VectorIndexSettings
 
     index = tmp_path_factory.mktemp("ivf") / "index"
     settings = VectorIndexSettings(kind="ivf-flat", nlist=2)
@@ -234,7 +233,7 @@ def two_segment_ivf(tmp_path_factory, encoder):
     "damage", ["truncate-db", "garbage-db", "truncate-segment", "delete-segment", "delete-family"]
 )
 def test_every_damaged_file_is_named_by_check_and_refused_by_search(tmp_path, two_segment_ivf, damage):
-    from indexer.store.layout import DATABASE, FAMILIES, StoreError
+    from dalil.indexer.store.layout import DATABASE, FAMILIES, StoreError
 
     index = tmp_path / "index"
     shutil.copytree(two_segment_ivf, index)
@@ -265,8 +264,7 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
     tmp_path, two_segment_ivf, encoder, monkeypatch
 ):
     import faiss
-
-    from indexer.store import writer
+    from dalil.indexer.store import writer
 
     index = tmp_path / "index"
     shutil.copytree(two_segment_ivf, index)  # an IVF segment from the build, an exact one from an add
@@ -286,8 +284,8 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
 
 
 def test_two_merges_of_the_same_segments_one_wins_and_nothing_is_lost(index, encoder):
-    from indexer.store.locking import writer_lock
-    from indexer.store.writer import MergeConflict, merge
+    from dalil.indexer.store.locking import writer_lock
+    from dalil.indexer.store.writer import MergeConflict, merge
 
     for i in range(3):
         update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)
@@ -309,8 +307,8 @@ def test_a_commit_in_the_same_process_spares_the_segment_a_merge_is_writing(inde
     """A server merges in a background thread while request threads commit: the commit's debris
     sweep must not take the merged segment written off the lock, or the merge would commit a
     segment file that is gone (found by the hostile API fuzz test)."""
-    from indexer.store.locking import writer_lock
-    from indexer.store.writer import merge
+    from dalil.indexer.store.locking import writer_lock
+    from dalil.indexer.store.writer import merge
 
     for i in range(3):
         update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
-
-from indexer.build import build_index
-from indexer.encoders.engines import EncoderError, EncoderSpec, SentenceTransformerEncoder, load_encoder
-from search.engine import EncoderMismatchError, Searcher
+from dalil.indexer.build import build_index
+from dalil.indexer.encoders.engines import EncoderError, EncoderSpec, SentenceTransformerEncoder, load_encoder
+from dalil.search.engine import EncoderMismatchError, Searcher
 
 pytest.importorskip("sentence_transformers")
 
@@ -66,8 +65,8 @@ def test_an_index_refuses_another_encoder(seed_index, minilm):
 
 
 def test_splitting_respects_a_smaller_window(tmp_path, minilm):
-    from indexer.analysis.splitting import SplitSettings
-    from indexer.build import split_settings_for
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import split_settings_for
 
     settings = split_settings_for(minilm, SplitSettings())
     assert settings.max_tokens + 64 <= minilm.max_tokens

@@ -5,10 +5,9 @@ from __future__ import annotations
 import itertools
 
 from conftest import CORPUS, TECH_NEWS, shared_file
-
-from indexer.analysis.splitting import SplitSettings, sentence_spans, split_passages
-from indexer.build import prepare_articles
-from indexer.corpus import read_corpus
+from dalil.indexer.analysis.splitting import SplitSettings, sentence_spans, split_passages
+from dalil.indexer.build import prepare_articles
+from dalil.indexer.corpus import read_corpus
 
 
 def _check(article, passages, encoder, settings):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # analysis imports nothing else of dalil at run time
-    from indexer.corpus import RawArticle
+    from dalil.indexer.corpus import RawArticle
 
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _WORD = re.compile(r"\S+")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from indexer.analysis.arabic import is_arabic_term, tokens
+from dalil.indexer.analysis.arabic import is_arabic_term, tokens
 
 ANALYZER = "arabic-norm-light10-v1"  # recorded in the manifest; change it when analysis changes
 

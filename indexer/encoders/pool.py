@@ -17,8 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
-
-from indexer.encoders.engines import Encoder, EncoderSpec, load_encoder
+from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder
 
 _worker_encoder: Encoder | None = None
 
@@ -48,7 +47,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _start_worker(spec: EncoderSpec, parent: int) -> None:
-    from indexer.encoders.threads import limit_threads_in_environment
+    from dalil.indexer.encoders.threads import limit_threads_in_environment
 
     _die_with_parent(parent)
     limit_threads_in_environment(1, force=True)

@@ -15,12 +15,17 @@ from pathlib import Path
 import apsw
 import faiss
 import numpy as np
-
-from indexer.store.database import check_format, fingerprint_of, open_for_reading, open_for_writing, read_meta
-from indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
-from indexer.store.reader import IndexReader
-from indexer.store.vectors import stored_ids
-from indexer.store.vocabulary import vocabulary_problems
+from dalil.indexer.store.database import (
+    check_format,
+    fingerprint_of,
+    open_for_reading,
+    open_for_writing,
+    read_meta,
+)
+from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.vectors import stored_ids
+from dalil.indexer.store.vocabulary import vocabulary_problems
 
 
 def check_index(

@@ -20,8 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import apsw
-
-from indexer.store.layout import IndexCorruptError, StoreError
+from dalil.indexer.store.layout import IndexCorruptError, StoreError
 
 FORMAT_NAME = "dalil-index"
 FORMAT_VERSION = 2  # 1: an immutable copy per version; 2: segments + tombstones in one live generation

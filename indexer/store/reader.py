@@ -21,10 +21,9 @@ from pathlib import Path
 
 import apsw
 import numpy as np
-
-from indexer.store.database import check_format, open_for_reading, read_meta
-from indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
-from indexer.store.vectors import Segment, VectorView, read_segment
+from dalil.indexer.store.database import check_format, open_for_reading, read_meta
+from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
+from dalil.indexer.store.vectors import Segment, VectorView, read_segment
 
 _VIEWS_KEPT = 3  # views of recent commits, for queries whose snapshot began before the newest one
 _SNAPSHOT_TRIES = 3

@@ -14,10 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from dalil.indexer.analysis.arabic import is_arabic_term, tokens
+from dalil.indexer.store.layout import IndexCorruptError
 from tqdm import tqdm
-
-from indexer.analysis.arabic import is_arabic_term, tokens
-from indexer.store.layout import IndexCorruptError
 
 VOCABULARY_WORDS = "vocabulary.json"
 VOCABULARY_VECTORS = "vocabulary.npy"

@@ -32,11 +32,10 @@ from pathlib import Path
 import apsw
 import faiss
 import numpy as np
-
-from indexer.analysis.cleaning import CleanArticle
-from indexer.analysis.splitting import Passage
-from indexer.analysis.terms import ANALYZER, passage_fields
-from indexer.store.database import (
+from dalil.indexer.analysis.cleaning import CleanArticle
+from dalil.indexer.analysis.splitting import Passage
+from dalil.indexer.analysis.terms import ANALYZER, passage_fields
+from dalil.indexer.store.database import (
     FORMAT_NAME,
     FORMAT_VERSION,
     article_hash,
@@ -50,7 +49,7 @@ from indexer.store.database import (
     write_meta,
     write_transaction,
 )
-from indexer.store.layout import (
+from dalil.indexer.store.layout import (
     DATABASE,
     FAMILIES,
     SEGMENTS,
@@ -64,8 +63,8 @@ from indexer.store.layout import (
     publish,
     resolve_generation,
 )
-from indexer.store.reader import IndexReader
-from indexer.store.vectors import (
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.vectors import (
     VectorIndexSettings,
     all_vectors,
     build_vector_index,
