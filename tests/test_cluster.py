@@ -1,0 +1,136 @@
+"""Ray: `dalil index --ray` builds the same index as a local build, and a cluster that cannot be
+reached is a clear error. Each test starts a small local cluster (2 CPUs, a 256 MiB object store)
+in a `dalil` subprocess, so the test process never holds Ray's state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import CORPUS, REPO
+from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.vectors import segment_vectors, stored_ids
+from dalil.search.engine import Searcher
+
+pytest.importorskip("ray")
+pytestmark = pytest.mark.cluster
+
+QUESTIONS = ["التعاون مع روسيا في الجيل الخامس", "artificial intelligence in Egypt", "هواوي"]
+
+
+def dalil(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dalil.api.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Several files: the seed .txt articles, and a JSON Lines file with a broken record and an
+    article id that a .txt file already used (reported once, the first copy kept)."""
+    root = tmp_path_factory.mktemp("corpus")
+    shutil.copytree(CORPUS, root / "seed")
+    first = sorted(CORPUS.glob("*.txt"))[0]
+    lines = [
+        json.dumps(
+            {"id": "extra-1", "title": "خبر إضافي", "text": "أطلقت الحكومة منصة رقمية جديدة للخدمات."}
+        ),
+        "{not json",
+        json.dumps({"id": first.stem, "text": "نسخة ثانية من خبر موجود بالفعل في ملف آخر."}),
+    ]
+    (root / "more.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def _contents(index):
+    """Articles, passages (with ids) and vectors by passage id."""
+    reader = IndexReader.open(index)
+    try:
+        with reader.snapshot() as snap:
+            rows = snap.db.execute(
+                "SELECT article_id, title, source, date, text, content_hash FROM articles ORDER BY article_id"
+            ).fetchall()
+            passages = snap.db.execute(
+                "SELECT p.id, a.article_id, p.ordinal, p.start, p.end FROM passages p"
+                " JOIN articles a ON a.id = p.article ORDER BY p.id"
+            ).fetchall()
+            vectors = {}
+            for segment in snap.vectors.segments:
+                ids = stored_ids(segment.index)
+                for pid, vector in zip(ids, segment_vectors(segment.index, ids), strict=True):
+                    vectors[int(pid)] = vector
+        return rows, passages, vectors, reader.manifest
+    finally:
+        reader.close()
+
+
+def test_a_build_on_a_local_ray_cluster_is_the_local_build(tmp_path, corpus, encoder):
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    built = dalil("index", "-q", "--corpus", str(corpus), "--out", str(local))
+    assert built.returncode == 3, built.stderr  # the broken record: indexed the rest, said so
+    started = time.monotonic()
+    clustered = dalil("index", "-q", "--ray", "local", "--corpus", str(corpus), "--out", str(on_ray))
+    assert clustered.returncode == 3, clustered.stderr
+    assert time.monotonic() - started < 240
+    # the same records skipped, with the same reasons
+    skipped = sorted(line for line in built.stderr.splitlines() if line.startswith("dalil: skipped"))
+    assert skipped == sorted(
+        line for line in clustered.stderr.splitlines() if line.startswith("dalil: skipped")
+    )
+    assert len(skipped) == 2 and any("duplicate article id" in line for line in skipped)
+
+    rows_a, passages_a, vectors_a, manifest_a = _contents(local)
+    rows_b, passages_b, vectors_b, manifest_b = _contents(on_ray)
+    assert rows_a == rows_b and len(rows_a) == 6
+    assert passages_a == passages_b  # same passages under the same ids
+    assert vectors_a.keys() == vectors_b.keys() == {p[0] for p in passages_a}
+    cosines = [float(np.dot(vectors_a[i], vectors_b[i])) for i in vectors_a]
+    assert min(cosines) >= 0.9999
+    for key in ("counts", "encoder", "corpus_fingerprint", "settings", "vocabulary", "lexical"):
+        assert manifest_a[key] == manifest_b[key], key
+
+    a, b = Searcher.open(local, encoder), Searcher.open(on_ray, encoder)
+    try:
+        for question in QUESTIONS:
+            for mode in ("hybrid", "dense", "lexical"):
+                hits_a = [(h.article_id, h.passage_id) for h in a.search(question, 10, mode)]
+                hits_b = [(h.article_id, h.passage_id) for h in b.search(question, 10, mode)]
+                assert hits_a == hits_b, (question, mode)
+                assert hits_a or mode == "lexical", (question, mode)  # English words are not in Arabic text
+    finally:
+        a.close()
+        b.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (f"127.0.0.1:{_closed_port()}", "is not reachable"),
+        (f"ray://127.0.0.1:{_closed_port()}", "is not reachable"),
+        ("no-such-address", "not a Ray address"),
+        ("auto", "cannot join the Ray cluster"),
+    ],
+)
+def test_a_cluster_that_cannot_be_reached_is_a_clear_error(tmp_path, address, message):
+    started = time.monotonic()
+    done = dalil("index", "-q", "--ray", address, "--out", str(tmp_path / "index"), timeout=120)
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 60
+    assert not (tmp_path / "index" / "CURRENT").exists()
