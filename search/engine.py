@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -230,9 +230,6 @@ class Searcher:
                 return self.rank(queries, mode, k, filters, weights, cut, own)
         depth = max(k, CANDIDATES)  # each channel's candidates; fusion normalises over these
         where = filters.as_dict()
-        allowed = snap.passage_ids_where(where)
-        if allowed is not None and len(allowed) == 0:
-            return [[] for _ in queries]
         lexical_done: list[list[tuple[int, float]]] = []
         pending: Future | None = None
         if mode != "dense":
@@ -246,7 +243,7 @@ class Searcher:
                 pending = _CHANNELS.submit(all_lexical)
             else:
                 lexical_done = all_lexical()
-        dense = self.dense_rankings(queries, depth, allowed, snap) if mode != "lexical" else None
+        dense = self.dense_rankings(queries, depth, where, snap) if mode != "lexical" else None
         if pending is not None:
             lexical_done = pending.result()
         out = []
@@ -279,15 +276,14 @@ class Searcher:
         self,
         queries: Sequence[str],
         depth: int,
-        allowed: np.ndarray | None = None,
+        filters: Mapping[str, str | None] | None = None,
         snap: Snapshot | None = None,
     ) -> list[list[tuple[int, float]]]:
         if snap is None:
             with self.index.snapshot() as own:
-                return self.dense_rankings(queries, depth, allowed, own)
+                return self.dense_rankings(queries, depth, filters, own)
         vectors = np.ascontiguousarray(self.query_vectors.get_many(list(queries)), dtype=np.float32)
-        # Filters apply inside FAISS, so a selective filter still yields `depth` candidates.
-        scores, ids = snap.vectors.search(vectors, depth, allowed)
+        scores, ids = snap.dense_search(vectors, depth, filters or {})
         return [
             [(int(pid), float(score)) for score, pid in zip(row_s, row_i, strict=True) if pid >= 0]
             for row_s, row_i in zip(scores, ids, strict=True)

@@ -144,6 +144,6 @@ def _mean_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, np.ndarr
     by_article = index.passage_ids_of(article_ids)
     out = {}
     for article_id, pids in by_article.items():
-        mean = np.mean([index.vectors.reconstruct(int(p)) for p in pids], axis=0)
+        mean = index.vectors.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
         out[article_id] = mean / (np.linalg.norm(mean) or 1.0)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dalil.indexer.analysis.terms import QueryTerms, fts_match_expression
+from dalil.indexer.analysis.terms import QueryTerms
 from dalil.indexer.store.reader import Snapshot
 
 # Weights of the `exact` and `stems` columns in FTS5's bm25(). Measured (docs/relevance.md): stems
@@ -35,7 +35,7 @@ def lexical_search(
         terms = QueryTerms((), terms.stems)
     if not terms:
         return []
-    return snap.bm25(fts_match_expression(terms), n, (exact_weight, stem_weight), filters or {})
+    return snap.bm25(terms, n, (exact_weight, stem_weight), filters or {})
 
 
 def distinctive(snap: Snapshot, terms: QueryTerms) -> QueryTerms:

@@ -66,15 +66,23 @@ def query_terms(question: str, latin_only: bool = False) -> QueryTerms:
     return QueryTerms(tuple(exact), tuple(stems))
 
 
+def fts_phrase(word: str) -> str:
+    """A word as one FTS5 phrase (quoted: FTS5 syntax words such as NEAR are only words here)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
 def fts_match_expression(terms: QueryTerms) -> str:
-    """An FTS5 MATCH string: any exact form in `exact`, or any stem in `stems`."""
+    """An FTS5 MATCH string: any exact form in `exact`, or any stem in `stems`.
 
-    def quoted(words: tuple[str, ...]) -> str:
-        return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-
+    Its phrases, in FTS5's numbering, are `match_phrases(terms)`."""
     parts = []
     if terms.exact:
-        parts.append(f"exact : ({quoted(terms.exact)})")
+        parts.append(f"exact : ({' OR '.join(map(fts_phrase, terms.exact))})")
     if terms.stems:
-        parts.append(f"stems : ({quoted(terms.stems)})")
+        parts.append(f"stems : ({' OR '.join(map(fts_phrase, terms.stems))})")
     return " OR ".join(parts)
+
+
+def match_phrases(terms: QueryTerms) -> list[tuple[str, str]]:
+    """(column, word) of each phrase of `fts_match_expression(terms)`, in FTS5's phrase order."""
+    return [("exact", w) for w in terms.exact] + [("stems", w) for w in terms.stems]

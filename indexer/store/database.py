@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import apsw
+from dalil.indexer.store import bm25
 from dalil.indexer.store.layout import IndexCorruptError, StoreError
 
 FORMAT_NAME = "dalil-index"
@@ -110,6 +111,7 @@ def open_for_reading(file: Path) -> apsw.Connection:
         db.setbusytimeout(BUSY_TIMEOUT_MS)
         _check_readable(db, file)
         db.execute(FTS_VOCABULARY)
+        bm25.register(db)
     except apsw.Error as exc:
         raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
     return db

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import apsw
 import numpy as np
+from dalil.indexer.analysis.terms import QueryTerms, fts_match_expression, fts_phrase, match_phrases
+from dalil.indexer.store import bm25
+from dalil.indexer.store.bm25 import LexicalStats
 from dalil.indexer.store.database import check_format, open_for_reading, read_meta
 from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
 from dalil.indexer.store.vectors import Segment, VectorView, read_segment
@@ -74,10 +77,13 @@ def filter_clause(filters: Mapping[str, str | None]) -> tuple[str, list[str]]:
 class Snapshot:
     """One commit of the index, for the length of a query. Not for use by two threads at once."""
 
-    def __init__(self, db: apsw.Connection, meta: dict, vectors: VectorView) -> None:
+    def __init__(
+        self, db: apsw.Connection, meta: dict, vectors: VectorView, token_totals: dict | None = None
+    ) -> None:
         self.db = db
         self.meta = meta
         self.vectors = vectors
+        self._token_totals = token_totals if token_totals is not None else {}  # shared by a reader
 
     @property
     def generation(self) -> int:
@@ -107,22 +113,65 @@ class Snapshot:
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
+    def dense_search(
+        self, vectors: np.ndarray, k: int, filters: Mapping[str, str | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k nearest live passages per query vector, padded with -1 ids.
+
+        Filters apply inside FAISS (an id selector), so a selective filter still yields k."""
+        allowed = self.passage_ids_where(filters)
+        if allowed is not None and len(allowed) == 0:
+            return np.zeros((len(vectors), 0), np.float32), np.zeros((len(vectors), 0), np.int64)
+        return self.vectors.search(vectors, k, allowed)
+
     def bm25(
-        self, match: str, n: int, weights: tuple[float, float], filters: Mapping[str, str | None]
+        self,
+        terms: QueryTerms,
+        n: int,
+        weights: tuple[float, float],
+        filters: Mapping[str, str | None],
+        stats: LexicalStats | None = None,
     ) -> list[tuple[int, float]]:
-        """Top-n (passage id, BM25) for an FTS5 MATCH expression; higher is better."""
+        """Top-n (passage id, BM25) of the passages holding any of the terms; higher is better.
+
+        `stats`: score with these statistics (a whole sharded collection's, store/bm25.py) instead
+        of this index's own."""
         where, params = filter_clause(filters)
         restrict = (
             f" AND rowid IN (SELECT p.id FROM passages p JOIN articles a ON a.id = p.article WHERE {where})"
             if where
             else ""
         )
+        if stats is None:
+            score, args = "-bm25(passages_fts, ?, ?)", list(weights)
+        else:
+            score, args = f"{bm25.FUNCTION}(passages_fts, ?, ?)", [json.dumps(weights), bm25.encode(stats)]
         rows = self.db.execute(
-            "SELECT rowid, -bm25(passages_fts, ?, ?) AS score FROM passages_fts"
+            f"SELECT rowid, {score} AS score FROM passages_fts"
             f" WHERE passages_fts MATCH ?{restrict} ORDER BY score DESC LIMIT ?",
-            (*weights, match, *params, n),
+            (*args, fts_match_expression(terms), *params, n),
         )
         return [(int(pid), float(score)) for pid, score in rows]
+
+    def lexical_stats(self, terms: QueryTerms) -> LexicalStats:
+        """This index's BM25 statistics for the terms' phrases (see store/bm25.py)."""
+        hits = tuple(
+            self.db.execute(
+                "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?",
+                (f"{column} : {fts_phrase(word)}",),
+            ).fetchone()[0]
+            for column, word in match_phrases(terms)
+        )
+        return LexicalStats(self.live_passages, self._tokens(), hits)
+
+    def _tokens(self) -> int:
+        """Tokens in all rows (FTS5's total column size), counted once per commit."""
+        key = self.generation
+        if key not in self._token_totals:
+            total = self.db.execute("SELECT coalesce(sum(cnt), 0) FROM passages_vocab").fetchone()[0]
+            self._token_totals.clear()  # only the newest commit's is asked for again
+            self._token_totals[key] = int(total)
+        return self._token_totals[key]
 
     def doc_freqs(self, terms: Iterable[str]) -> dict[str, int]:
         """Passages containing each term (either FTS5 column)."""
@@ -174,6 +223,14 @@ class Snapshot:
         ]
         return out
 
+    def iter_articles(self) -> Iterator[dict]:
+        """Every article as `article()` gives it, in the order they were stored."""
+        ids = [r[0] for r in self.db.execute("SELECT article_id FROM articles ORDER BY id")]
+        for article_id in ids:
+            found = self.article(article_id)
+            if found is not None:
+                yield found
+
     def facet_values(self, column: str) -> list[str]:
         """Distinct non-empty values of a metadata column (for the search page's filters)."""
         if column not in FILTER_COLUMNS:
@@ -195,6 +252,7 @@ class IndexReader:
         self._views: dict[int, VectorView] = {}
         self._segments: dict[int, Segment] = {}  # loaded segment files, by segment id
         self._facets: dict[tuple[int, str], list[str]] = {}
+        self._token_totals: dict[int, int] = {}  # generation -> FTS5 tokens (store/bm25.py)
         self.manifest: dict = {}
 
     @classmethod
@@ -263,7 +321,7 @@ class IndexReader:
                 self._end(db)
                 raise
             self.manifest = manifest_from_meta(meta, self.path.name)
-            return db, Snapshot(db, meta, view)
+            return db, Snapshot(db, meta, view, self._token_totals)
         raise AssertionError("unreachable")
 
     def _end(self, db: apsw.Connection) -> None:

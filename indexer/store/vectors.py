@@ -384,6 +384,25 @@ class VectorView:
         self.d = dimension
         self.ntotal = sum(len(s.ids) for s in segments) - sum(len(v) for v in deleted.values())
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these passage ids (decoded codes for IVF segments)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros((len(ids), self.d), np.float32)
+        found = np.zeros(len(ids), dtype=bool)
+        for seg in self.segments:
+            at = np.minimum(np.searchsorted(seg.ids, ids), max(len(seg.ids) - 1, 0))
+            mine = ~found & (seg.ids[at] == ids) if len(seg.ids) else np.zeros(len(ids), dtype=bool)
+            if mine.any():
+                wanted = ids[mine]
+                if len(wanted) * 8 < len(seg.ids):  # a few: one lookup each beats decoding all
+                    out[mine] = np.vstack([seg.index.reconstruct(int(p)) for p in wanted])
+                else:
+                    out[mine] = segment_vectors(seg.index, wanted)
+                found |= mine
+        if not found.all():
+            raise KeyError(f"no segment holds passages {ids[~found][:5].tolist()}")
+        return out
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None):
         """(scores, ids) of the top k live vectors per query, best first, padded with -1 ids."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
