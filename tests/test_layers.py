@@ -13,7 +13,13 @@ from pathlib import Path
 from conftest import REPO
 
 PACKAGES = ("indexer", "search", "api")  # folders, imported as dalil.<folder>
-PIPELINES = ("dalil.indexer.build", "dalil.indexer.update", "dalil.indexer.ingest")
+PIPELINES = (
+    "dalil.indexer.build",
+    "dalil.indexer.update",
+    "dalil.indexer.ingest",
+    "dalil.indexer.shards",
+    "dalil.indexer.distributed",
+)
 DRIVERS = ("sqlite3", "apsw", "faiss")
 
 
