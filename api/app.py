@@ -10,6 +10,7 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -23,11 +24,13 @@ from dalil.api.requests import (
     SearchRequest,
     run_search,
 )
+from dalil.indexer.corpus import RawArticle
 from dalil.indexer.store.layout import StoreError
 from dalil.indexer.store.locking import LockTimeoutError
-from dalil.indexer.update import BackgroundMerger, update_index
+from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
 from dalil.search.engine import QueryError, Searcher
 from dalil.search.live import LiveSearcher
+from dalil.search.sharded import ShardUnavailable
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -83,27 +86,59 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
     return details
 
 
+class LocalIndex:
+    """The index the app serves, on this machine: its live searcher, and writes committed here.
+
+    Small segments from this server's writes are merged (and outgrown IVF cells retrained) by a
+    background merger. A sharded index served on Ray has the same face (api/cluster.py)."""
+
+    def __init__(self, index_dir: Path | str, searcher: Searcher | None = None) -> None:
+        self.live = LiveSearcher(index_dir, searcher or Searcher.open(index_dir))
+        self.merger = BackgroundMerger(Path(index_dir), self.live.get().encoder)
+
+    def get(self) -> Searcher:
+        return self.live.get()
+
+    @property
+    def version(self) -> str | None:
+        return self.live.version
+
+    def reload(self) -> str | None:
+        return self.live.reload()
+
+    def segments(self) -> int:
+        return len(self.get().index.vectors.segments)
+
+    def write(self, upserts: Sequence[RawArticle], deletes: Sequence[str]) -> UpdateSummary:
+        """Upserts and deletes as one commit (upserts embedded with the served encoder)."""
+        encoder = self.get().encoder if upserts else None
+        summary = update_index(self.live.root, upserts, deletes, encoder, wait=WRITE_WAIT, merge_after=False)
+        if summary.changed:
+            self.merger.poke()
+        self.live.reload()
+        return summary
+
+
 def create_app(
-    index_dir: Path | str,
+    index_dir: Path | str | None,
     searcher: Searcher | None = None,
     cors_origins: list[str] | None = None,
     write_token: str | None = None,
+    served: LocalIndex | None = None,
 ):
-    """An app over `index_dir`; the index and query encoder load once, here, never per request.
+    """An app over `index_dir` (or what `served` serves); the index and query encoder load once,
+    here, never per request.
 
     Read-only unless `write_token` is given: then POST/DELETE /articles and POST /admin/reload
     accept `Authorization: Bearer <write_token>`.
     """
-    live = LiveSearcher(index_dir, searcher or Searcher.open(index_dir))
+    live = served or LocalIndex(index_dir, searcher)
     app = FastAPI(
         title="dalil — دليل",
         summary="Semantic search over Arabic tech news: Arabic or English questions, ranked Arabic passages.",
         version="0.1.0",
     )
     app.state.live = live
-    # small segments from this server's writes get merged; outgrown IVF cells retrained
-    merger = BackgroundMerger(Path(index_dir), live.get().encoder)
-    app.state.merger = merger
     if cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
@@ -135,6 +170,10 @@ def create_app(
     @app.exception_handler(StoreError)
     async def cannot_write(_request: Request, exc: StoreError) -> JSONResponse:
         return _error(409, "index_not_writable", str(exc))
+
+    @app.exception_handler(ShardUnavailable)
+    async def shard_down(_request: Request, exc: ShardUnavailable) -> JSONResponse:
+        return _error(503, "unavailable", str(exc))
 
     @app.exception_handler(LockTimeoutError)
     async def busy(_request: Request, exc: LockTimeoutError) -> JSONResponse:
@@ -201,7 +240,7 @@ def create_app(
             "index_version": live.version,
             "built_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
-            "segments": len(searcher.index.vectors.segments),
+            "segments": live.segments(),
             "size_bytes": size,
             "lexical": m.get("lexical"),
             "faiss": m.get("faiss"),
@@ -213,23 +252,14 @@ def create_app(
     ):
         """Add or update articles by id (one, or a batch of up to 1,000). Needs the write token."""
         articles = body.articles if isinstance(body, ArticleBatch) else [body]
-        summary = update_index(
-            live.root, [a.raw() for a in articles], (), live.get().encoder, wait=WRITE_WAIT, merge_after=False
-        )
-        if summary.changed:
-            merger.poke()
-        live.reload()
-        return summary.to_dict()
+        return live.write([a.raw() for a in articles], ()).to_dict()
 
     @app.delete("/articles/{article_id:path}", tags=["articles"])
     def delete_article(article_id: str) -> dict:
         """Delete an article by id (404 if it is not there). Needs the write token."""
-        summary = update_index(live.root, (), [article_id], None, wait=WRITE_WAIT, merge_after=False)
-        if summary.changed:
-            merger.poke()
+        summary = live.write((), [article_id])
         if summary.missing:
             raise HTTPException(404, f"no article with id {article_id!r}")
-        live.reload()
         return summary.to_dict()
 
     @app.post("/admin/reload", tags=["service"])

@@ -486,6 +486,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from dalil.indexer.store.reader import IndexReader
 
     IndexReader.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
+    if args.ray:
+        return _serve_on_cluster(args)
     # Each worker process opens the index itself through the factory (read from the environment).
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
@@ -506,6 +508,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+    return EXIT_OK
+
+
+def _serve_on_cluster(args: argparse.Namespace) -> int:
+    """`dalil serve --ray ADDRESS --shards N`: the same API on Ray Serve, the index in N shards."""
+    import os
+
+    distributed = _cluster()
+    from dalil.api import cluster
+    from dalil.api.app import read_write_token
+    from dalil.indexer.shards import ensure_shards
+    from dalil.indexer.store.reader import index_metadata
+
+    index = Path(args.index).resolve()
+    roots = ensure_shards(index, args.shards, progress=True)
+    if args.write_token_file:
+        os.environ["DALIL_WRITE_TOKEN_FILE"] = str(Path(args.write_token_file).resolve())
+    settings = cluster.ClusterSettings(
+        index=str(index),
+        shard_roots=tuple(str(p) for p in roots),
+        replicas=args.replicas,
+        max_replicas=args.max_replicas,
+        cors_origins=tuple(o for o in (args.cors_origins or "").split(",") if o),
+        write_token=read_write_token(),
+    )
+    try:
+        distributed.connect(args.ray)
+        print(
+            f"dalil: serving {args.index} in {args.shards} shard(s) on Ray Serve at http://{args.host}:{args.port}/",
+            file=sys.stderr,
+        )
+        cluster.run(settings, index_metadata(roots[0])["encoder"], args.host, args.port)
+    except distributed.ClusterError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        distributed.disconnect()
     return EXIT_OK
 
 
@@ -676,6 +714,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--write-token-file",
         help="allow writes with the token in this file (or set DALIL_WRITE_TOKEN); read-only otherwise",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="serve on Ray Serve: local (start a cluster here), auto, HOST:PORT or ray://HOST:PORT",
+    )
+    p.add_argument(
+        "--shards",
+        type=_positive,
+        default=1,
+        help="with --ray: split the index into this many shards by article id (once, under the index)",
+    )
+    p.add_argument("--replicas", type=_positive, default=1, help="with --ray: replicas of each deployment")
+    p.add_argument(
+        "--max-replicas", type=_positive, default=None, help="with --ray: autoscale up to this many replicas"
     )
     p.set_defaults(func=cmd_serve)
     return parser

@@ -134,3 +134,147 @@ def test_a_cluster_that_cannot_be_reached_is_a_clear_error(tmp_path, address, me
     assert message in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 60
     assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+# --- serving: `dalil serve --ray local --shards 2` ------------------------------------------------
+
+TOKEN = "cluster-test-token"
+SEED_QUESTIONS = [
+    json.loads(line)["query"]
+    for line in (REPO / "tests" / "data" / "seed_questions.jsonl").read_text().splitlines()
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, seed_index):
+    """Two shards of the seed index on Ray Serve, writable with TOKEN; stopped at the end."""
+    import httpx
+
+    work = tmp_path_factory.mktemp("served")
+    index = work / "index"
+    shutil.copytree(seed_index, index)
+    (work / "token").write_text(TOKEN)
+    port = _free_port()
+    log = (work / "serve.log").open("w")
+    args = ["serve", "--ray", "local", "--shards", "2", "--index", str(index), "--port", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dalil.api.cli", *args, "--write-token-file", str(work / "token")],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=10).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, (work / "serve.log").read_text()[-3000:]
+        time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("the sharded service did not become ready:\n" + (work / "serve.log").read_text()[-3000:])
+    yield url, index, proc
+    import os
+    import signal
+
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _hits(url: str, question: str, mode: str = "hybrid", k: int = 10) -> list[tuple[str, int, int]]:
+    import httpx
+
+    response = httpx.get(url + "/search", params={"q": question, "k": k, "mode": mode}, timeout=60)
+    assert response.status_code == 200, response.text
+    return [(h["article_id"], h["start"], h["end"]) for h in response.json()["results"]]
+
+
+@pytest.fixture(scope="module")
+def reference(seed_index):
+    """The one index, searched with the encoder `dalil serve` picks for it (as the shards' is)."""
+    searcher = Searcher.open(seed_index)
+    yield searcher
+    searcher.close()
+
+
+def test_two_shards_on_ray_serve_answer_as_the_one_index(served, reference):
+    url, searcher = served[0], reference
+    for question in SEED_QUESTIONS:
+        for mode in ("hybrid", "dense", "lexical"):
+            expected = [(h.article_id, h.start, h.end) for h in searcher.search(question, 10, mode)]
+            assert _hits(url, question, mode) == expected, (question, mode)
+    import httpx
+
+    stats = httpx.get(url + "/stats", timeout=30).json()
+    assert stats["articles"] == searcher.index.manifest["counts"]["articles"]
+    assert httpx.get(url + "/", params={"q": SEED_QUESTIONS[0]}, timeout=60).status_code == 200  # the page
+
+
+def test_writes_go_to_the_article_s_shard(served):
+    import httpx
+    from dalil.indexer.store.sharding import shard_of, shard_roots
+
+    url, index, _ = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    article = {
+        "id": "ray-news-1",
+        "title": "مرصد فلكي رقمي",
+        "text": "افتتحت الجامعة مرصدا فلكيا رقميا يتيح للطلاب رصد الكواكب عن بعد.",
+    }
+    added = httpx.post(url + "/articles", json=article, headers=auth, timeout=120)
+    assert added.status_code == 200 and added.json()["added"] == ["ray-news-1"], added.text
+    assert _hits(url, "مرصد فلكي رقمي للطلاب", "lexical", 3)[0][0] == "ray-news-1"
+    home = shard_roots(index, 2)[shard_of("ray-news-1", 2)]
+    reader = IndexReader.open(home)
+    assert reader.article("ray-news-1") is not None
+    reader.close()
+    assert httpx.delete(url + "/articles/ray-news-1", headers=auth, timeout=120).status_code == 200
+    assert all(hit[0] != "ray-news-1" for hit in _hits(url, "مرصد فلكي رقمي للطلاب", "lexical", 3))
+    assert httpx.delete(url + "/articles/ray-news-1", headers=auth, timeout=120).status_code == 404
+    assert httpx.post(url + "/articles", json=article, timeout=30).status_code == 401
+
+
+def test_a_killed_shard_replica_is_replaced_and_no_request_hangs(served, reference):
+    import httpx
+
+    url, searcher = served[0], reference
+    question = SEED_QUESTIONS[0]
+    expected = [(h.article_id, h.start, h.end) for h in searcher.search(question, 10)]
+    found = subprocess.run(["pgrep", "-f", "ServeReplica:dalil:shard-0"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    assert pids, "no replica process of shard-0"
+    for pid in pids:
+        subprocess.run(["kill", "-9", str(pid)], check=False)
+    outcomes = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            response = httpx.get(url + "/search", params={"q": question, "k": 10}, timeout=45)
+        except httpx.TimeoutException:
+            pytest.fail("a request hung while the shard replica was replaced")
+        assert time.monotonic() - started < 45
+        outcomes.append(response.status_code)
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 200:
+            got = [(h["article_id"], h["start"], h["end"]) for h in response.json()["results"]]
+            assert got == expected  # answered: by a retry that reached the replacement replica
+            break
+        time.sleep(0.5)
+    assert outcomes and outcomes[-1] == 200, outcomes
+    after = subprocess.run(["pgrep", "-f", "ServeReplica:dalil:shard-0"], capture_output=True, text=True)
+    assert after.stdout.split() and not set(map(int, after.stdout.split())) & set(pids)
