@@ -106,8 +106,12 @@ class LocalIndex:
     def reload(self) -> str | None:
         return self.live.reload()
 
-    def segments(self) -> int:
-        return len(self.get().index.vectors.segments)
+    def describe(self) -> tuple[dict, int, int]:
+        """The newest commit's manifest, bytes on disk and segment count (for /stats)."""
+        index = self.get().index
+        with index.snapshot() as snap:
+            manifest, segments = index.manifest, len(snap.vectors.segments)
+        return manifest, index.size_bytes(), segments
 
     def write(self, upserts: Sequence[RawArticle], deletes: Sequence[str]) -> UpdateSummary:
         """Upserts and deletes as one commit (upserts embedded with the served encoder)."""
@@ -227,10 +231,7 @@ def create_app(
     @app.get("/stats", tags=["service"])
     def stats() -> dict:
         """What is served: counts, encoder, index format and version, build time, size on disk."""
-        searcher = live.get()
-        with searcher.index.snapshot():  # the newest commit's counts
-            m = searcher.index.manifest
-        size = searcher.index.size_bytes()
+        m, size, segments = live.describe()
         return {
             "articles": m["counts"]["articles"],
             "passages": m["counts"]["passages"],
@@ -240,7 +241,7 @@ def create_app(
             "index_version": live.version,
             "built_at": m.get("created_at"),
             "updated_at": m.get("updated_at"),
-            "segments": live.segments(),
+            "segments": segments,
             "size_bytes": size,
             "lexical": m.get("lexical"),
             "faiss": m.get("faiss"),

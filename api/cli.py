@@ -522,19 +522,19 @@ def _serve_on_cluster(args: argparse.Namespace) -> int:
     from dalil.indexer.store.reader import index_metadata
 
     index = Path(args.index).resolve()
-    roots = ensure_shards(index, args.shards, progress=True)
     if args.write_token_file:
         os.environ["DALIL_WRITE_TOKEN_FILE"] = str(Path(args.write_token_file).resolve())
-    settings = cluster.ClusterSettings(
-        index=str(index),
-        shard_roots=tuple(str(p) for p in roots),
-        replicas=args.replicas,
-        max_replicas=args.max_replicas,
-        cors_origins=tuple(o for o in (args.cors_origins or "").split(",") if o),
-        write_token=read_write_token(),
-    )
     try:
-        distributed.connect(args.ray)
+        distributed.connect(args.ray)  # an unreachable cluster is said before anything is split
+        roots = ensure_shards(index, args.shards, progress=True)
+        settings = cluster.ClusterSettings(
+            index=str(index),
+            shard_roots=tuple(str(p) for p in roots),
+            replicas=args.replicas,
+            max_replicas=args.max_replicas,
+            cors_origins=tuple(o for o in (args.cors_origins or "").split(",") if o),
+            write_token=read_write_token(),
+        )
         print(
             f"dalil: serving {args.index} in {args.shards} shard(s) on Ray Serve at http://{args.host}:{args.port}/",
             file=sys.stderr,

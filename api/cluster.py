@@ -47,6 +47,7 @@ log = logging.getLogger("dalil.cluster")
 APP = "dalil"
 CALL_TIMEOUT = 30.0  # seconds one shard or encoder call may take before it counts as failed
 RETRY_SECONDS = 20.0  # how long a failed call is retried while Ray replaces a replica
+WRITE_TIMEOUT = WRITE_WAIT + 90.0  # a write may wait for the shard's writer lock, then embed
 # CPU shares per replica: the shards and the ingress mostly wait on I/O and each other; the encoder
 # computes. Fractions let a 2-core local cluster hold the whole application.
 SHARD_CPUS, ENCODER_CPUS, INGRESS_CPUS = 0.25, 0.5, 0.25
@@ -84,6 +85,12 @@ class ClusterSettings:
         return options
 
 
+SHARD_CALLS = frozenset(
+    "info details dense lexical_stats bm25 doc_freqs passages vectors_of article article_texts"
+    " passage_ids_of facet_values".split()
+)  # what the ingress may ask a shard replica (ShardSearcher's answers; never close())
+
+
 class Shard:
     """A replica of one shard: searches it, and commits the writes routed to it."""
 
@@ -94,6 +101,8 @@ class Shard:
         self._encoder = None  # loaded at the first write: most replicas only search
 
     def call(self, method: str, *args):
+        if method not in SHARD_CALLS:
+            raise ValueError(f"a shard does not answer {method!r}")
         return getattr(self.searcher, method)(*args)
 
     def write(self, upserts: list[RawArticle], deletes: list[str]) -> UpdateSummary:
@@ -114,19 +123,21 @@ class QueryEncoder:
         return self.encoder.encode_queries(texts)
 
 
-def _result(call, what: str):
-    """Wait for one deployment call; retry while Ray replaces a dead replica, then give up with 503."""
+def _result(response, resend, what: str, timeout: float = CALL_TIMEOUT):
+    """The answer to a deployment call. While Ray replaces a lost replica the call is sent again
+    (`resend()`: every call here is a read, or an upsert/delete by id, so asking twice is safe) for
+    up to RETRY_SECONDS; then the service answers 503 instead of waiting on."""
     deadline = time.monotonic() + RETRY_SECONDS
     while True:
         try:
-            return call().result(timeout_s=CALL_TIMEOUT)
-        except LOST as exc:  # the replica died or is being replaced: ask again
-            failure = exc
+            return response.result(timeout_s=timeout)
+        except LOST as exc:
+            if time.monotonic() >= deadline:
+                raise ShardUnavailable(f"{what} is not answering: {exc}") from exc
         except RayTaskError as exc:  # the replica raised: a real error, not a lost replica
             raise exc.as_instanceof_cause() from None
-        if time.monotonic() >= deadline:
-            raise ShardUnavailable(f"{what} is not answering: {failure}") from failure
         time.sleep(0.5)
+        response = resend()
 
 
 class RemoteEncoder:
@@ -139,7 +150,10 @@ class RemoteEncoder:
         self.info = description
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return _result(lambda: self._handle.encode_queries.remote(list(texts)), "the query encoder")
+        def send():
+            return self._handle.encode_queries.remote(list(texts))
+
+        return _result(send(), send, "the query encoder")
 
     def describe(self) -> dict:
         return self.info
@@ -151,23 +165,21 @@ class ServedShards:
     def __init__(self, handles: list, encoder_handle, vocabulary_dir: Path, manifest: dict) -> None:
         self.handles = handles
         self.shards = len(handles)
-        index = ShardedIndex(self.shards, self._all, self._one, vocabulary_dir, manifest)
+        index = ShardedIndex(self.shards, self._ask, vocabulary_dir, manifest)
         self.searcher = Searcher(index, RemoteEncoder(encoder_handle, index.manifest["encoder"]))
 
-    def _all(self, method: str, *args) -> list:
-        started = [(k, h.call.remote(method, *args)) for k, h in enumerate(self.handles)]
-        out = []
-        for k, response in started:
-            first = [response]  # the call already sent is waited for first, then retried if lost
+    def _ask(self, calls: list[tuple[int, str, tuple]]) -> list:
+        """Send every call at once, then collect the answers (each retried if its replica is lost)."""
 
-            def call(k=k, first=first):
-                return first.pop() if first else self.handles[k].call.remote(method, *args)
+        def sender(shard: int, method: str, args: tuple):
+            return lambda: self.handles[shard].call.remote(method, *args)
 
-            out.append(_result(call, f"shard {k}"))
-        return out
-
-    def _one(self, shard: int, method: str, *args):
-        return _result(lambda: self.handles[shard].call.remote(method, *args), f"shard {shard}")
+        sends = [sender(*call) for call in calls]
+        sent = [send() for send in sends]
+        return [
+            _result(response, send, f"shard {call[0]}")
+            for response, send, call in zip(sent, sends, calls, strict=True)
+        ]
 
     def get(self) -> Searcher:
         return self.searcher
@@ -178,11 +190,12 @@ class ServedShards:
         return f"{self.shards} shards@{m.get('generation')}"
 
     def reload(self) -> str:
-        with self.searcher.index.snapshot():  # every shard reads its newest commit by itself
-            return self.version
+        """Every shard reads its newest commit by itself: this only refreshes the counts."""
+        self.searcher.index.details()
+        return self.version
 
-    def segments(self) -> int:
-        return sum(i["segments"] for i in self.searcher.index.details())
+    def describe(self) -> tuple[dict, int, int]:
+        return self.searcher.index.describe()
 
     def write(self, upserts: Sequence[RawArticle], deletes: Sequence[str]) -> UpdateSummary:
         """Each article to its shard; the shards commit in parallel, one commit each."""
@@ -191,10 +204,11 @@ class ServedShards:
             work.setdefault(shard_of(article.article_id, self.shards), ([], []))[0].append(article)
         for article_id in deletes:
             work.setdefault(shard_of(article_id, self.shards), ([], []))[1].append(article_id)
-        sent = {k: self.handles[k].write.remote(u, d) for k, (u, d) in work.items()}
+        sends = {k: (lambda k=k, u=u, d=d: self.handles[k].write.remote(u, d)) for k, (u, d) in work.items()}
+        sent = {k: send() for k, send in sends.items()}
         total = UpdateSummary()
         for k, response in sent.items():
-            part = _result(lambda response=response: response, f"shard {k}")
+            part = _result(response, sends[k], f"shard {k}", WRITE_TIMEOUT)
             for name in ("added", "updated", "unchanged", "deleted", "missing", "problems"):
                 getattr(total, name).extend(getattr(part, name))
             total.passages_embedded += part.passages_embedded

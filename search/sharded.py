@@ -131,48 +131,69 @@ class ShardSearcher:
         self.reader.close()
 
 
-# How the facade reaches its shards: `all_shards(method, *args)` returns every shard's answer, in
-# shard order (asked in parallel where that is possible); `one_shard(k, method, *args)` one answer.
-AllShards = Callable[..., list]
-OneShard = Callable[..., object]
+# How the facade reaches its shards: `ask([(shard, method, args), ...])` returns the answers in that
+# order, the calls made at once where that is possible (Ray Serve: api/cluster.py).
+Ask = Callable[[list[tuple[int, str, tuple]]], list]
 
 
-def local_shards(searchers: Sequence[ShardSearcher]) -> tuple[AllShards, OneShard]:
+def local_shards(searchers: Sequence[ShardSearcher]) -> Ask:
     """Calls to shards in this process (tests, and a sharded index on one machine without Ray)."""
 
-    def all_shards(method: str, *args):
-        return [getattr(s, method)(*args) for s in searchers]
+    def ask(calls: list[tuple[int, str, tuple]]) -> list:
+        return [getattr(searchers[shard], method)(*args) for shard, method, args in calls]
 
-    def one_shard(shard: int, method: str, *args):
-        return getattr(searchers[shard], method)(*args)
-
-    return all_shards, one_shard
+    return ask
 
 
-class ShardedSnapshot:
-    """The calls `Searcher` and grouping make of a `Snapshot`, answered by the shards together."""
+class _Fanout:
+    def __init__(self, shards: int, ask: Ask) -> None:
+        self.shards, self.ask = shards, ask
 
-    def __init__(self, shards: int, all_shards: AllShards, one_shard: OneShard, infos: list[dict]) -> None:
-        self.shards = shards
-        self._all, self._one = all_shards, one_shard
-        self.generations = tuple(i["generation"] for i in infos)
-        self.live_passages = sum(i["passages"] for i in infos)
-        self.vectors = _ShardedVectors(self)
+    def all(self, method: str, *args) -> list:
+        return self.ask([(k, method, args) for k in range(self.shards)])
 
-    @property
-    def generation(self) -> tuple[int, ...]:
-        return self.generations
+    def one(self, shard: int, method: str, *args):
+        return self.ask([(shard, method, args)])[0]
 
-    def _by_shard(self, ids: Iterable[int]) -> dict[int, list[int]]:
+    def each(self, method: str, args_by_shard: dict[int, tuple]) -> list:
+        """One call per shard named, with its own arguments, all at once."""
+        return self.ask([(k, method, args) for k, args in args_by_shard.items()])
+
+    def by_passage(self, ids: Iterable[int]) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
         for pid in ids:
             out.setdefault(local_id(int(pid), self.shards)[0], []).append(int(pid))
         return out
 
+    def by_article(self, article_ids: Iterable[str]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for article_id in article_ids:
+            out.setdefault(shard_of(article_id, self.shards), []).append(article_id)
+        return out
+
+
+class ShardedSnapshot:
+    """The calls `Searcher` and grouping make of a `Snapshot`, answered by the shards together.
+
+    Each call is one round of calls to the shards; counts are asked only when needed (and come
+    free with BM25 statistics), so an Arabic hybrid question costs four rounds: BM25 statistics,
+    BM25 and the dense top-k (beside each other), then the rows of the hits."""
+
+    def __init__(self, fanout: _Fanout) -> None:
+        self._shards = fanout
+        self._live: int | None = None
+        self.vectors = _ShardedVectors(fanout)
+
+    @property
+    def live_passages(self) -> int:
+        if self._live is None:
+            self._live = sum(i["passages"] for i in self._shards.all("info"))
+        return self._live
+
     def dense_search(
         self, vectors: np.ndarray, k: int, filters: Mapping[str, str | None]
     ) -> tuple[np.ndarray, np.ndarray]:
-        parts = self._all("dense", vectors, k, dict(filters))
+        parts = self._shards.all("dense", vectors, k, dict(filters))
         scores = np.concatenate([s for s, _ in parts], axis=1)
         ids = np.concatenate([i for _, i in parts], axis=1)
         scores = np.where(ids >= 0, scores, -np.inf)
@@ -189,78 +210,79 @@ class ShardedSnapshot:
     ) -> list[tuple[int, float]]:
         """The collection's top n: every shard scores with the summed statistics of all of them."""
         if stats is None:
-            per_shard = self._all("lexical_stats", terms)
+            per_shard = self._shards.all("lexical_stats", terms)
             stats = per_shard[0]
             for more in per_shard[1:]:
                 stats = stats + more
-        found = [hit for part in self._all("bm25", terms, n, weights, dict(filters), stats) for hit in part]
-        return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:n]
+            self._live = stats.rows  # every live passage has one FTS5 row
+        parts = self._shards.all("bm25", terms, n, weights, dict(filters), stats)
+        return sorted((hit for part in parts for hit in part), key=lambda hit: (-hit[1], hit[0]))[:n]
 
     def doc_freqs(self, terms: Iterable[str]) -> dict[str, int]:
         terms = list(terms)
         total: dict[str, int] = {}
-        for part in self._all("doc_freqs", terms):
+        for part in self._shards.all("doc_freqs", terms):
             for term, count in part.items():
                 total[term] = total.get(term, 0) + count
         return total
 
     def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
-        out: dict[int, PassageRow] = {}
-        for shard, wanted in self._by_shard(ids).items():
-            out.update(self._one(shard, "passages", wanted))
-        return out
+        wanted = self._shards.by_passage(ids)
+        return {
+            pid: row
+            for part in self._shards.each("passages", {k: (v,) for k, v in wanted.items()})
+            for pid, row in part.items()
+        }
 
     def article(self, article_id: str) -> dict | None:
-        return self._one(shard_of(article_id, self.shards), "article", article_id)
+        return self._shards.one(shard_of(article_id, self._shards.shards), "article", article_id)
 
     def article_texts(self, article_ids: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for shard, wanted in self._articles_by_shard(article_ids).items():
-            out.update(self._one(shard, "article_texts", wanted))
-        return out
+        wanted = self._shards.by_article(article_ids)
+        return {
+            a: t
+            for part in self._shards.each("article_texts", {k: (v,) for k, v in wanted.items()})
+            for a, t in part.items()
+        }
 
     def passage_ids_of(self, article_ids: list[str]) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for shard, wanted in self._articles_by_shard(article_ids).items():
-            out.update(self._one(shard, "passage_ids_of", wanted))
-        return out
-
-    def _articles_by_shard(self, article_ids: list[str]) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for article_id in article_ids:
-            out.setdefault(shard_of(article_id, self.shards), []).append(article_id)
-        return out
+        wanted = self._shards.by_article(article_ids)
+        return {
+            a: p
+            for part in self._shards.each("passage_ids_of", {k: (v,) for k, v in wanted.items()})
+            for a, p in part.items()
+        }
 
 
 class _ShardedVectors:
-    def __init__(self, snap: ShardedSnapshot) -> None:
-        self._snap = snap
+    def __init__(self, fanout: _Fanout) -> None:
+        self._shards = fanout
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         ids = [int(i) for i in ids]
+        wanted = self._shards.by_passage(ids)
         found: dict[int, np.ndarray] = {}
-        for shard, wanted in self._snap._by_shard(ids).items():
-            found.update(zip(wanted, self._snap._one(shard, "vectors_of", wanted), strict=True))
+        for pids, vectors in zip(
+            wanted.values(),
+            self._shards.each("vectors_of", {k: (v,) for k, v in wanted.items()}),
+            strict=True,
+        ):
+            found.update(zip(pids, vectors, strict=True))
         return np.vstack([found[i] for i in ids])
 
 
 class ShardedIndex:
-    """What `Searcher` needs of an index, over shards reached through `all_shards`/`one_shard`.
+    """What `Searcher` needs of an index, over shards reached through `ask`.
 
-    `vocabulary_dir`: a directory holding the vocabulary table (every shard has the whole table)."""
+    `vocabulary_dir`: a directory holding the vocabulary table (every shard has the whole table).
+    `manifest`: one shard's, when it is known already (then nothing is asked of the shards here:
+    Ray Serve builds the ingress app inside an event loop, where no call may wait)."""
 
     def __init__(
-        self,
-        shards: int,
-        all_shards: AllShards,
-        one_shard: OneShard,
-        vocabulary_dir: Path | None,
-        manifest: dict | None = None,
+        self, shards: int, ask: Ask, vocabulary_dir: Path | None, manifest: dict | None = None
     ) -> None:
-        """`manifest`: one shard's, when it is known already (then nothing is asked of the shards
-        here: Ray Serve builds the ingress app inside an event loop, where no call may wait)."""
         self.shards = shards
-        self._all, self._one = all_shards, one_shard
+        self._shards = _Fanout(shards, ask)
         self.path = vocabulary_dir
         self.manifest: dict = {**manifest, "shards": shards} if manifest else {}
         if not manifest:
@@ -268,17 +290,14 @@ class ShardedIndex:
 
     def details(self) -> list[dict]:
         """Every shard's `details()`; refreshes the manifest (counts summed over the shards)."""
-        infos = self._all("details")
+        infos = self._shards.all("details")
         self.manifest = {**infos[0]["manifest"], "shards": self.shards}
-        self._count(infos)
-        return infos
-
-    def _count(self, infos: list[dict]) -> None:
         self.manifest["counts"] = {
             "articles": sum(i["articles"] for i in infos),
             "passages": sum(i["passages"] for i in infos),
         }
         self.manifest["generation"] = sum(i["generation"] for i in infos)  # grows with every commit
+        return infos
 
     @property
     def encoder_id(self) -> str:
@@ -286,22 +305,21 @@ class ShardedIndex:
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[ShardedSnapshot]:
-        infos = self._all("info")
-        self._count(infos)
-        yield ShardedSnapshot(self.shards, self._all, self._one, infos)
+        yield ShardedSnapshot(self._shards)
 
     def article(self, article_id: str) -> dict | None:
-        return self._one(shard_of(article_id, self.shards), "article", article_id)
+        return self._shards.one(shard_of(article_id, self.shards), "article", article_id)
 
     def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
-        with self.snapshot() as snap:
-            return snap.passages(ids)
+        return ShardedSnapshot(self._shards).passages(ids)
 
     def facet_values(self, column: str) -> list[str]:
-        return sorted({v for part in self._all("facet_values", column) for v in part})
+        return sorted({v for part in self._shards.all("facet_values", column) for v in part})
 
-    def size_bytes(self) -> int:
-        return sum(i["bytes"] for i in self.details())
+    def describe(self) -> tuple[dict, int, int]:
+        """Fresh manifest (counts summed), bytes on disk and segments of all shards (for /stats)."""
+        infos = self.details()
+        return self.manifest, sum(i["bytes"] for i in infos), sum(i["segments"] for i in infos)
 
     def close(self) -> None:
         """The shards belong to whoever started them (this process's `ShardSearcher`s, or Ray)."""

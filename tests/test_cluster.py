@@ -127,13 +127,19 @@ def _closed_port() -> int:
         ("auto", "cannot join the Ray cluster"),
     ],
 )
-def test_a_cluster_that_cannot_be_reached_is_a_clear_error(tmp_path, address, message):
+def test_a_cluster_that_cannot_be_reached_is_a_clear_error(tmp_path, seed_index, address, message):
     started = time.monotonic()
     done = dalil("index", "-q", "--ray", address, "--out", str(tmp_path / "index"), timeout=120)
     assert done.returncode == 1
     assert message in done.stderr and "Traceback" not in done.stderr
     assert time.monotonic() - started < 60
     assert not (tmp_path / "index" / "CURRENT").exists()
+    index = tmp_path / "served"
+    shutil.copytree(seed_index, index)
+    done = dalil("serve", "--ray", address, "--shards", "2", "--index", str(index), timeout=120)
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (index / "shards-2").exists()  # nothing split for a cluster that is not there
 
 
 # --- serving: `dalil serve --ray local --shards 2` ------------------------------------------------

@@ -67,7 +67,7 @@ def sharded(request, seed_index, tmp_path_factory, encoder):
     shards = request.param
     roots = split_index(root, shards)
     searchers = [ShardSearcher(p, k, shards) for k, p in enumerate(roots)]
-    index = ShardedIndex(shards, *local_shards(searchers), vocabulary_dir=searchers[0].reader.path)
+    index = ShardedIndex(shards, local_shards(searchers), vocabulary_dir=searchers[0].reader.path)
     one = Searcher.open(root, encoder)
     yield one, Searcher(index, encoder), roots
     one.close()
