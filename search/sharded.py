@@ -73,7 +73,7 @@ class ShardSearcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         with self.reader.snapshot() as snap:
             scores, ids = snap.dense_search(vectors, k, filters)
-        out = np.where(ids >= 0, ids * self.shards + self.shard, -1)
+        out = np.where(ids >= 0, global_id(ids, self.shard, self.shards), -1)
         return scores, out
 
     def lexical_stats(self, terms: QueryTerms) -> LexicalStats:
