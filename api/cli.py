@@ -528,7 +528,6 @@ def _serve_on_cluster(args: argparse.Namespace) -> int:
         distributed.connect(args.ray)  # an unreachable cluster is said before anything is split
         roots = ensure_shards(index, args.shards, progress=True)
         settings = cluster.ClusterSettings(
-            index=str(index),
             shard_roots=tuple(str(p) for p in roots),
             replicas=args.replicas,
             max_replicas=args.max_replicas,

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import ray
-from dalil.api.app import WRITE_WAIT, create_app, read_write_token
+from dalil.api.app import WRITE_WAIT, create_app
 from dalil.indexer.corpus import RawArticle
 from dalil.indexer.encoders.engines import load_encoder, spec_from_description
 from dalil.indexer.encoders.threads import limit_threads_in_environment
+from dalil.indexer.store.layout import resolve_generation
 from dalil.indexer.store.reader import index_metadata
 from dalil.indexer.store.sharding import shard_of
 from dalil.indexer.update import UpdateSummary, update_index
@@ -65,8 +65,7 @@ LOST = (
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    index: str  # the index directory (its shards are under it, on storage every node sees)
-    shard_roots: tuple[str, ...]
+    shard_roots: tuple[str, ...]  # on storage that every node sees (the ingress reads shard 0's table)
     replicas: int = 1
     max_replicas: int | None = None  # autoscale between `replicas` and this
     cors_origins: tuple[str, ...] = ()
@@ -239,8 +238,6 @@ def _ingress_builder(settings: ClusterSettings):
 
 
 def _vocabulary_dir(shard_root: str) -> Path:
-    from dalil.indexer.store.layout import resolve_generation
-
     return resolve_generation(Path(shard_root))  # every shard holds the whole vocabulary table
 
 
@@ -277,4 +274,4 @@ def run(settings: ClusterSettings, encoder_description: dict, host: str, port: i
         serve.shutdown()
 
 
-__all__ = ["ClusterSettings", "application", "ray", "read_write_token", "run"]
+__all__ = ["ClusterSettings", "ServedShards", "application", "run"]
