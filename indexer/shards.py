@@ -23,7 +23,7 @@ from dalil.indexer.store.layout import StoreError, read_current
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.sharding import SHARDS_FILE, read_shards_file, shard_of, shard_roots, shards_dir
 from dalil.indexer.store.vectors import VectorIndexSettings
-from dalil.indexer.store.vocabulary import VOCABULARY_VECTORS, VOCABULARY_WORDS
+from dalil.indexer.store.vocabulary import VOCABULARY_INDEX, VOCABULARY_VECTORS, VOCABULARY_WORDS
 from dalil.indexer.store.writer import IndexBuilder
 from tqdm import tqdm
 
@@ -123,7 +123,7 @@ def _copy_chunk(snap, builders: list[IndexBuilder], articles: list[dict]) -> Non
 
 def _copy_vocabulary(source: Path, builder: IndexBuilder, manifest: dict) -> None:
     """Each shard keeps the whole table: cross-lingual highlighting needs every word, on any node."""
-    for name in (VOCABULARY_WORDS, VOCABULARY_VECTORS):
+    for name in (VOCABULARY_WORDS, VOCABULARY_VECTORS, VOCABULARY_INDEX):
         if (source / name).is_file():
             shutil.copy2(source / name, builder.path / name)
     if "vocabulary" in manifest:

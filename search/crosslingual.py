@@ -9,7 +9,6 @@ wrong words 0.85-0.87.
 
 from __future__ import annotations
 
-import numpy as np
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.store.vocabulary import Vocabulary
 from dalil.search.cache import EmbeddingCache
@@ -17,6 +16,7 @@ from dalil.search.cache import EmbeddingCache
 MIN_SIMILARITY = 0.875
 MARGIN = 0.02
 _MAX_WORDS = 12
+CANDIDATES = 32  # nearest words looked at per question word (spelling variants of one word: a few)
 
 
 class CrossLingualTerms:
@@ -33,11 +33,9 @@ class CrossLingualTerms:
         if not words:
             return frozenset()
         vectors = self._words.get_many(list(words))  # new words embedded in one batch, not one by one
-        scores = np.asarray(self.vocabulary.vectors @ vectors.T.astype(np.float16), dtype=np.float32)
         found: set[str] = set()
-        for column in scores.T:
-            best = float(column.max())
-            if best >= MIN_SIMILARITY:
-                keep = np.flatnonzero(column >= max(MIN_SIMILARITY, best - MARGIN))
+        for ids, scores in self.vocabulary.nearest(vectors, CANDIDATES):
+            if len(scores) and scores[0] >= MIN_SIMILARITY:
+                keep = ids[scores >= max(MIN_SIMILARITY, float(scores[0]) - MARGIN)]
                 found.update(self.vocabulary.words[i] for i in keep)
         return frozenset(found)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dalil.search.highlight import highlight, match_offsets
 
 
@@ -41,3 +42,36 @@ def test_search_results_carry_highlights(searcher):
         hit.text[a:b] in ("الذكاء", "الاصطناعي", "الاصطناعى") for a, b in hit.highlights
     )
     assert "<mark>" in hit.snippet
+
+
+def test_english_words_find_their_arabic_words_through_the_word_index(tmp_path, seed_index, encoder):
+    """The word index (HNSW over 8-bit codes) picks candidates; their exact scores decide. It finds
+    the same Arabic words as scanning the whole table, and an index built before word indexes (no
+    vocabulary.faiss) is still searched, by scanning."""
+    import shutil
+
+    from dalil.indexer.store.layout import IndexCorruptError, read_current
+    from dalil.indexer.store.vocabulary import VOCABULARY_INDEX, Vocabulary
+    from dalil.search.crosslingual import CrossLingualTerms
+
+    generation = seed_index / read_current(seed_index)
+    indexed = Vocabulary.open(generation)
+    assert indexed.index is not None and indexed.index.ntotal == len(indexed.words)
+    scanned = Vocabulary(indexed.words, indexed.vectors, None)
+    questions = [
+        "5G cooperation between Egypt and Russia",
+        "Chinese ambassador discusses artificial intelligence",
+        "paperless government in Azerbaijan",
+    ]
+    fast, slow = CrossLingualTerms(indexed, encoder), CrossLingualTerms(scanned, encoder)
+    found = [fast.arabic_terms(q) for q in questions]
+    assert found == [slow.arabic_terms(q) for q in questions]
+    assert any("روس" in w for w in found[0]) and any("صين" in w for w in found[1])
+
+    old = tmp_path / "no-word-index"
+    shutil.copytree(seed_index, old)
+    (old / read_current(old) / VOCABULARY_INDEX).unlink()
+    assert Vocabulary.open(old / read_current(old)).index is None
+    (old / read_current(old) / VOCABULARY_INDEX).write_bytes(b"not faiss")
+    with pytest.raises(IndexCorruptError, match=r"vocabulary\.faiss"):
+        Vocabulary.open(old / read_current(old))
