@@ -488,6 +488,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     IndexReader.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
     if args.ray:
         return _serve_on_cluster(args)
+    if args.shards != 1 or args.replicas != 1 or args.max_replicas:
+        raise CliError("--shards, --replicas and --max-replicas serve on Ray: add --ray ADDRESS")
     # Each worker process opens the index itself through the factory (read from the environment).
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
