@@ -146,16 +146,12 @@ class RemoteEncoder:
         self._handle = handle
         self.model_id = description["id"]
         self.dimension = int(description["dimension"])
-        self.info = description
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         def send():
             return self._handle.encode_queries.remote(list(texts))
 
         return _result(send(), send, "the query encoder")
-
-    def describe(self) -> dict:
-        return self.info
 
 
 class ServedShards:

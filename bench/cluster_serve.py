@@ -17,42 +17,20 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from common import REPO, pct, start_server
+from common import pct, start_server
 from dalil.indexer.analysis.arabic import script_of
 from query_latency import distinct_questions, drive
 
 
 def start_ray_server(index: Path, shards: int) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = ["serve", "--ray", "local", "--shards", str(shards), "--index", str(index), "--port", str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", *args],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/ready", timeout=5).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise SystemExit("the Ray server did not become ready")
+    return start_server(index, extra=("--ray", "local", "--shards", str(shards)), wait_s=300)
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,24 +21,30 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
-def start_server(index: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """`dalil serve` in its own process; returns it and its URL once /ready answers."""
+def start_server(
+    index: Path, env: dict | None = None, extra: tuple[str, ...] = (), wait_s: float = 60.0
+) -> tuple[subprocess.Popen, str]:
+    """`dalil serve [extra]` in its own process (and process group); returns it and its URL once
+    /ready answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port)],
+        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port), *extra],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
+        start_new_session=True,  # a Ray server's cluster processes can be stopped with its group
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+            if httpx.get(url + "/ready", timeout=5).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
+            pass
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
     raise SystemExit("dalil serve did not become ready")

@@ -112,7 +112,8 @@ def test_a_build_on_a_local_ray_cluster_is_the_local_build(tmp_path, corpus, enc
         b.close()
 
 
-def _closed_port() -> int:
+def _free_port() -> int:
+    """A loopback port nothing listens on (bound and released here)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -121,8 +122,8 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("address", "message"),
     [
-        (f"127.0.0.1:{_closed_port()}", "is not reachable"),
-        (f"ray://127.0.0.1:{_closed_port()}", "is not reachable"),
+        (f"127.0.0.1:{_free_port()}", "is not reachable"),
+        (f"ray://127.0.0.1:{_free_port()}", "is not reachable"),
         ("no-such-address", "not a Ray address"),
         ("auto", "cannot join the Ray cluster"),
     ],
@@ -149,12 +150,6 @@ SEED_QUESTIONS = [
     json.loads(line)["query"]
     for line in (REPO / "tests" / "data" / "seed_questions.jsonl").read_text().splitlines()
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
