@@ -100,9 +100,10 @@ class Vocabulary:
             rows = [np.argpartition(-column, k - 1)[:k] for column in self._scan(queries).T]
         out = []
         for query, row in zip(queries, rows, strict=True):
-            exact = np.asarray(self.vectors[np.sort(row)], dtype=np.float32) @ query
+            row = np.sort(row)  # ascending rows: the memory-mapped table is read in order
+            exact = np.asarray(self.vectors[row], dtype=np.float32) @ query
             order = np.argsort(-exact, kind="stable")
-            out.append((np.sort(row)[order], exact[order]))
+            out.append((row[order], exact[order]))
         return out
 
     def _scan(self, queries: np.ndarray, block: int = 8192) -> np.ndarray:
