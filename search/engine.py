@@ -57,7 +57,9 @@ class EncoderMismatchError(Exception):
 
 
 @dataclass
-class SearchHit:
+class Hit:
+    """One ranked passage: where it is (article, passage, offsets), what it says, why it matched."""
+
     rank: int
     score: float
     article_id: str
@@ -80,7 +82,7 @@ class SearchHit:
 
 @dataclass
 class ResultPage:
-    hits: list[SearchHit]
+    hits: list[Hit]
     total: int  # candidates that matched (both channels, after filters), capped by retrieval depth
     exhaustive: bool  # True when `total` is exact (fewer candidates than the depth retrieved)
 
@@ -146,7 +148,7 @@ class Searcher:
 
     def search(
         self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters = NO_FILTERS, offset: int = 0
-    ) -> list[SearchHit]:
+    ) -> list[Hit]:
         return self.search_many([query], k, mode, filters, offset)[0]
 
     def search_many(
@@ -156,7 +158,7 @@ class Searcher:
         mode: str = "hybrid",
         filters: Filters = NO_FILTERS,
         offset: int = 0,
-    ) -> list[list[SearchHit]]:
+    ) -> list[list[Hit]]:
         """Ranked passages for each question; `offset` skips that many for paging."""
         return [page.hits for page in self.search_pages(queries, k, mode, filters, offset)]
 
@@ -289,20 +291,18 @@ class Searcher:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _hits(
-        self, ranking: list[tuple[int, float]], rows: dict, query: str, offset: int = 0
-    ) -> list[SearchHit]:
+    def _hits(self, ranking: list[tuple[int, float]], rows: dict, query: str, offset: int = 0) -> list[Hit]:
         translations = (
             self.translations.arabic_terms(query) if ranking and script_of(query) != "ar" else frozenset()
         )
-        hits: list[SearchHit] = []
+        hits: list[Hit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))
             if row is None:
                 continue
             marked = highlight(row.text, query, translations=translations)
             hits.append(
-                SearchHit(
+                Hit(
                     rank=offset + len(hits) + 1,
                     score=round(float(score), 6),
                     article_id=row.article_id,

@@ -39,7 +39,7 @@ class ArticleResult:
     source: str | None
     date: str | None
     url: str | None
-    best: object  # the best SearchHit of this article
+    best: object  # the best Hit of this article
     passages: list = field(default_factory=list)  # further matching passages of the article
     duplicates: list[dict] = field(default_factory=list)  # the same story from other articles
 
