@@ -101,31 +101,28 @@ def _vector_settings(args: argparse.Namespace):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from dalil.indexer.analysis.splitting import SplitSettings
-    from dalil.indexer.build import build_index, count_articles, plan_engine
-    from dalil.indexer.encoders.engines import load_encoder
+    from dalil.api.python import build_index
 
-    corpus = Path(args.corpus)
     if args.ray:
-        return _index_on_cluster(args, corpus)
-    plan = plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, args.workers)
-    spec = _planned_spec(args, plan)
-    logging.getLogger("dalil.indexer").info("embedding with %s", plan.describe())
-    encoder = load_encoder(spec)
-    settings = SplitSettings(max_tokens=args.max_tokens)
-    summary = build_index(
-        corpus,
+        return _index_on_cluster(args, Path(args.corpus))
+    result = build_index(
+        Path(args.corpus),
         Path(args.out),
-        encoder,
-        settings,
-        batch_size=spec.batch_size,
+        model=args.model,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        device=args.device,
+        max_tokens=args.max_tokens,
+        vector_index=args.vector_index,
+        exact_below=args.exact_below,
+        target_recall=args.target_recall,
+        nlist=args.nlist,
+        query_prefix=args.query_prefix,
+        passage_prefix=args.passage_prefix,
         progress=not args.quiet,
         wait=args.wait,
-        spec=spec,
-        workers=plan.workers,
-        vector_settings=_vector_settings(args),
     )
-    return _print_build(summary)
+    return _print_build(result)
 
 
 def _cluster():
@@ -139,6 +136,7 @@ def _cluster():
 
 def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
     """`dalil index --ray ADDRESS`: the same index, read, split and embedded on a Ray cluster."""
+    from dalil.api.python import BuildResult
     from dalil.indexer.analysis.splitting import SplitSettings
     from dalil.indexer.build import count_articles, plan_engine
 
@@ -165,20 +163,21 @@ def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
         raise CliError(str(exc)) from exc
     finally:
         distributed.disconnect()
-    return _print_build(summary)
+    return _print_build(BuildResult.from_summary(summary))
 
 
-def _print_build(summary) -> int:
-    for problem in summary.problems:
+def _print_build(result) -> int:
+    """The summary line of a build (a `dalil.BuildResult`), and each skipped record on stderr."""
+    for problem in result.skipped:
         print(f"dalil: skipped {problem}", file=sys.stderr)
-    skipped = f", {summary.skipped_articles} empty after cleaning" if summary.skipped_articles else ""
+    empty = f", {result.empty_after_cleaning} empty after cleaning" if result.empty_after_cleaning else ""
     print(
-        f"indexed {summary.articles} articles, {summary.passages} passages in {summary.seconds:.1f} s "
-        f"({summary.passages_per_second:.1f} passages/s){skipped} -> {summary.index_dir}"
+        f"indexed {result.articles} articles, {result.passages} passages in {result.seconds:.1f} s "
+        f"({result.passages_per_second:.1f} passages/s){empty} -> {result.path}"
     )
-    if summary.problems:
+    if result.skipped:
         print(
-            f"dalil: {len(summary.problems)} bad record(s) skipped; all other articles were indexed",
+            f"dalil: {len(result.skipped)} bad record(s) skipped; all other articles were indexed",
             file=sys.stderr,
         )
         return EXIT_PARTIAL
@@ -193,39 +192,33 @@ def _index_encoder(index_dir: Path):
     return load_encoder(spec_from_description(index_metadata(index_dir)["encoder"]))
 
 
-def _print_update(summary, verb: str) -> int:
-    for problem in summary.problems:
+def _print_update(result, verb: str) -> int:
+    """What one commit did (a `dalil.WriteResult`), and each skipped record on stderr."""
+    for problem in result.skipped:
         print(f"dalil: skipped {problem}", file=sys.stderr)
-    counts = ", ".join(
-        f"{len(getattr(summary, k))} {k}" for k in ("added", "updated", "unchanged", "deleted")
-    )
-    target = f"-> commit {summary.version}" if summary.version else "(no change: nothing committed)"
+    counts = ", ".join(f"{len(getattr(result, k))} {k}" for k in ("added", "updated", "unchanged", "deleted"))
+    target = f"-> commit {result.version}" if result.version else "(no change: nothing committed)"
     print(
-        f"{verb}: {counts}; {summary.passages_embedded} passages embedded, {summary.passages_reused} reused "
-        f"in {summary.seconds:.1f} s {target}"
+        f"{verb}: {counts}; {result.passages_embedded} passages embedded, {result.passages_reused} reused "
+        f"in {result.seconds:.1f} s {target}"
     )
-    if summary.missing:
-        print(f"dalil: not in the index: {', '.join(summary.missing)}", file=sys.stderr)
-    return EXIT_PARTIAL if summary.problems or summary.missing else EXIT_OK
+    if result.missing:
+        print(f"dalil: not in the index: {', '.join(result.missing)}", file=sys.stderr)
+    return EXIT_PARTIAL if result.skipped or result.missing else EXIT_OK
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from dalil.indexer.corpus import CorpusReport, read_corpus
-    from dalil.indexer.update import update_index
+    from dalil.api.python import Index
 
-    index_dir = Path(args.index)
-    encoder = _index_encoder(index_dir)
-    report = CorpusReport()
-    summary = update_index(index_dir, read_corpus(Path(args.path), report), (), encoder, wait=args.wait)
-    summary.problems[:0] = report.problems
-    return _print_update(summary, "add")
+    with Index(Path(args.index)) as index:
+        return _print_update(index.add(Path(args.path), wait=args.wait), "add")
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from dalil.indexer.update import update_index
+    from dalil.api.python import Index
 
-    summary = update_index(Path(args.index), (), args.ids, None, wait=args.wait)
-    return _print_update(summary, "delete")
+    with Index(Path(args.index)) as index:
+        return _print_update(index.delete(args.ids, wait=args.wait), "delete")
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -328,41 +321,52 @@ def _read_query_lines(path: str) -> Iterator[tuple[int, object, str | None, str 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from dalil.search.engine import QueryError, Searcher
+    from dalil.api.python import Index
 
     if (args.question is None) == (args.queries is None):
         raise CliError("give one QUESTION or --queries FILE.jsonl")
     if args.question is not None and not args.question.strip():
         raise CliError("the question is empty")
-    searcher = Searcher.open(Path(args.index), _encoder_spec(args) if args.model else None)
-    if args.question is not None:
-        try:
-            if args.group:
-                groups = searcher.search_articles(
-                    args.question, args.k, args.mode, collapse=not args.no_collapse
-                )
-            else:
-                hits = searcher.search(args.question, args.k, args.mode)
-        except QueryError as exc:
-            raise CliError(str(exc)) from exc
-        results = groups if args.group else hits
+    with Index(Path(args.index), _encoder_spec(args) if args.model else None) as index:
+        if args.question is None:
+            return _search_batch(index, args)
+        if args.group:
+            results = _search_groups(index, args)
+        else:
+            results = index.search(args.question, args.k, args.mode)
         if args.json:
             payload = {"query": args.question, "mode": args.mode, "results": [r.to_dict() for r in results]}
             print(json.dumps(payload, ensure_ascii=False))
         elif args.group:
-            _print_groups(args.question, groups)
+            _print_groups(args.question, results)
         else:
-            _print_readable(args.question, hits)
-        return EXIT_OK
+            _print_readable(args.question, results)
+    return EXIT_OK
+
+
+def _search_groups(index, args: argparse.Namespace) -> list:
+    """`--group`: one entry per article (the CLI's own view; not part of the Python API)."""
+    from dalil.api.errors import translated
+
+    with translated():
+        return index._searcher().search_articles(
+            args.question, args.k, args.mode, collapse=not args.no_collapse
+        )
+
+
+def _search_batch(index, args: argparse.Namespace) -> int:
+    """`--queries FILE`: one JSON line out per line in; a bad line is answered with its error."""
+    from dalil.api.errors import InvalidRequest
+
     failures = 0
     for lineno, qid, query, error in _read_query_lines(args.queries):
         if error is None:
             try:
-                hits = searcher.search(query, args.k, args.mode)  # type: ignore[arg-type]
+                hits = index.search(query, args.k, args.mode)  # type: ignore[arg-type]
                 print(json.dumps({"id": qid, "results": [h.to_dict() for h in hits]}, ensure_ascii=False))
                 continue
-            except QueryError as exc:
-                error = f"line {lineno}: {exc}"
+            except InvalidRequest as exc:
+                error = f"line {lineno}: {exc.message}"
         failures += 1
         print(f"dalil: {args.queries}:{error}", file=sys.stderr)
         print(json.dumps({"id": qid, "error": error}, ensure_ascii=False))
@@ -740,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_output(args.verbose)
     apply_thread_limit(args.threads)
+    from dalil.api.errors import Error
     from dalil.indexer.corpus import CorpusError
     from dalil.indexer.encoders.engines import EncoderError
     from dalil.indexer.store.layout import StoreError
@@ -758,6 +763,9 @@ def main(argv: list[str] | None = None) -> int:
         LockTimeoutError,
     ) as exc:
         print(f"dalil: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Error as exc:  # the Python API's errors (the CLI goes through it): the message alone
+        print(f"dalil: error: {exc.message}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # the reader went away (`dalil search ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 INDEX_ENV = "DALIL_INDEX"
+# The checkout's root (editable install), or site-packages/dalil (a wheel): corpus/ is in both,
+# since packaging maps the corpus folder to the data-only package dalil.corpus.
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,7 +20,7 @@ def default_index_dir() -> Path:
 
 
 def bundled_corpus_dir() -> Path:
-    """The five seed articles shipped in the repository's corpus/ folder."""
+    """The five seed articles: the repository's corpus/ folder, installed as dalil/corpus/."""
     return _REPO_ROOT / "corpus"
 
 

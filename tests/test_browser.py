@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -25,15 +24,9 @@ ARTIFACTS = REPO / "artifacts"
 SEED_002_TITLE = "طلعت يبحث مع سفير الصين"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(seed_index):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(seed_index), "--port", str(port)],
         cwd=REPO,

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
-from conftest import CORPUS, REPO
+from conftest import CORPUS, REPO, free_port
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.vectors import segment_vectors, stored_ids
 from dalil.search.engine import Searcher
@@ -112,18 +111,11 @@ def test_a_build_on_a_local_ray_cluster_is_the_local_build(tmp_path, corpus, enc
         b.close()
 
 
-def _free_port() -> int:
-    """A loopback port nothing listens on (bound and released here)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("address", "message"),
     [
-        (f"127.0.0.1:{_free_port()}", "is not reachable"),
-        (f"ray://127.0.0.1:{_free_port()}", "is not reachable"),
+        (f"127.0.0.1:{free_port()}", "is not reachable"),
+        (f"ray://127.0.0.1:{free_port()}", "is not reachable"),
         ("no-such-address", "not a Ray address"),
         ("auto", "cannot join the Ray cluster"),
     ],
@@ -161,7 +153,7 @@ def served(tmp_path_factory, seed_index):
     index = work / "index"
     shutil.copytree(seed_index, index)
     (work / "token").write_text(TOKEN)
-    port = _free_port()
+    port = free_port()
     log = (work / "serve.log").open("w")
     args = ["serve", "--ray", "local", "--shards", "2", "--index", str(index), "--port", str(port)]
     proc = subprocess.Popen(

@@ -1,0 +1,323 @@
+"""dalil's Python API over an index on disk: `build_index`, `open_index` and `Index`.
+
+The CLI's index, search, add and delete commands go through these too, so a program gets exactly
+what `dalil index` / `dalil search` give. Exported from `dalil` (dalil/__init__.py); everything
+else in the package is private.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dalil.api.errors import InvalidRequest, translated
+
+if TYPE_CHECKING:
+    from dalil.indexer.corpus import Problem, RawArticle
+    from dalil.indexer.encoders.engines import Encoder
+    from dalil.search.engine import Hit, Searcher
+    from dalil.search.live import LiveSearcher
+
+ArticleLike = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What `build_index` did: counts, time, the index's path and version, records it skipped."""
+
+    path: Path
+    version: str
+    articles: int
+    passages: int
+    seconds: float
+    skipped: list[str] = field(default_factory=list)  # "file:line: reason" for each bad record
+    empty_after_cleaning: int = 0
+
+    @property
+    def passages_per_second(self) -> float:
+        return self.passages / self.seconds if self.seconds > 0 else 0.0
+
+    @classmethod
+    def from_summary(cls, summary: Any) -> BuildResult:
+        """From the build pipeline's own summary (local or on a Ray cluster)."""
+        return cls(
+            path=summary.index_dir,
+            version=summary.version,
+            articles=summary.articles,
+            passages=summary.passages,
+            seconds=summary.seconds,
+            skipped=[str(p) for p in summary.problems],
+            empty_after_cleaning=summary.skipped_articles,
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """One commit of adds and deletes: which ids it changed, and the index version now live."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # ids asked to delete that were not there
+    skipped: list[str] = field(default_factory=list)  # bad records of a corpus path
+    version: str | None = None  # None when nothing changed
+    passages_embedded: int = 0
+    passages_reused: int = 0  # unchanged passages of updated articles keep their vectors
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WriteResult:
+        """From the engine's summary or the HTTP API's answer (the same fields)."""
+        lists = ("added", "updated", "unchanged", "deleted", "missing")
+        return cls(
+            **{k: list(data.get(k) or []) for k in lists},
+            skipped=[str(p) for p in data.get("problems") or []],
+            version=data.get("version"),
+            passages_embedded=int(data.get("passages_embedded") or 0),
+            passages_reused=int(data.get("passages_reused") or 0),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+
+def build_index(
+    corpus: str | Path | Iterable[ArticleLike],
+    out: str | Path,
+    *,
+    model: str = "auto",
+    workers: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    max_tokens: int = 256,
+    vector_index: str = "auto",
+    exact_below: int = 20_000,
+    target_recall: float = 0.95,
+    nlist: int | None = None,
+    query_prefix: str | None = None,
+    passage_prefix: str | None = None,
+    progress: bool = False,
+    wait: float = 0.0,
+) -> BuildResult:
+    """Index a corpus into `out` (a new version; searches of an older one keep running).
+
+    `corpus` is a directory of .txt files, a .jsonl / .jsonl.gz file, or articles as dicts with the
+    JSONL fields (`id`, `text`, and optionally `title, source, category, date, url, lang`). The
+    options are `dalil index`'s: `model="auto"` picks the fastest engine for multilingual-e5-small
+    here; `vector_index` is auto, flat, ivf-flat, ivf-sq8 or ivf-pq; `progress` draws a bar on stderr.
+    """
+    from dalil.indexer.analysis.splitting import SplitSettings
+    from dalil.indexer.build import build_from_articles, count_articles, plan_engine
+    from dalil.indexer.build import build_index as build_corpus
+    from dalil.indexer.encoders.engines import EncoderSpec, load_encoder
+    from dalil.indexer.store.vectors import VectorIndexSettings
+
+    with translated():
+        try:
+            vectors = VectorIndexSettings(
+                kind=vector_index, exact_below=exact_below, target_recall=target_recall, nlist=nlist
+            )
+        except ValueError as exc:
+            raise InvalidRequest("invalid_option", str(exc)) from exc
+        from_path = isinstance(corpus, (str, Path))
+        articles = None if from_path else [_raw_article(a, i) for i, a in enumerate(corpus)]
+        count = (
+            (count_articles(Path(corpus)) if Path(corpus).exists() else None) if from_path else len(articles)
+        )
+        plan = plan_engine(model, count, workers)
+        spec = EncoderSpec(
+            model=plan.model,
+            device=device or plan.device,
+            query_prefix=query_prefix,
+            passage_prefix=passage_prefix,
+            batch_size=batch_size or plan.batch_size,
+        )
+        encoder = load_encoder(spec)
+        options = dict(
+            batch_size=spec.batch_size,
+            progress=progress,
+            wait=wait,
+            spec=spec,
+            workers=plan.workers,
+            vector_settings=vectors,
+        )
+        settings = SplitSettings(max_tokens=max_tokens)
+        if from_path:
+            summary = build_corpus(Path(corpus), Path(out), encoder, settings, **options)
+        else:
+            summary = build_from_articles(articles, Path(out), encoder, settings, total=count, **options)
+    return BuildResult.from_summary(summary)
+
+
+def open_index(path: str | Path, model: str | Encoder | None = None) -> Index:
+    """Open the index at `path` for searching and writing. `model`: a model name or a loaded encoder
+    to use instead of the one the index was built with (refused unless it makes the same vectors)."""
+    return Index(path, model)
+
+
+class Index:
+    """An open index: search it, add and delete articles. Use it as a context manager, or `close()`.
+
+    Searches always read the newest commit, including writes from other processes and rebuilds.
+    Safe to search from several threads.
+    """
+
+    def __init__(self, path: str | Path, model: str | Encoder | None = None) -> None:
+        from dalil.indexer.store.layout import resolve_generation
+
+        self.path = Path(path)
+        self._model = model
+        self._live: LiveSearcher | None = None
+        self._encoder: Encoder | None = None
+        self._closed = False
+        self._opening = threading.Lock()
+        with translated():
+            resolve_generation(self.path)  # a missing or unreadable index fails here, not at first use
+
+    def _searcher(self) -> Searcher:
+        """The searcher of the newest version, opened at first use (a delete needs no encoder)."""
+        if self._closed:
+            raise InvalidRequest("closed", f"the index at {self.path} was closed")
+        with self._opening:
+            if self._live is None:
+                from dalil.search.engine import Searcher
+                from dalil.search.live import LiveSearcher
+
+                with translated():
+                    self._live = LiveSearcher(self.path, Searcher.open(self.path, self._model))
+        return self._live.get()
+
+    @property
+    def version(self) -> str | None:
+        """The generation and newest commit being read, e.g. `i20261123-…@4`."""
+        self._searcher()
+        return self._live.version  # type: ignore[union-attr]
+
+    def __len__(self) -> int:
+        """Live passages in the newest commit."""
+        with self._searcher().index.snapshot() as snap:
+            return snap.live_passages
+
+    def search(
+        self,
+        question: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        *,
+        offset: int = 0,
+        source: str | None = None,
+        category: str | None = None,
+        lang: str | None = None,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+    ) -> list[Hit]:
+        """The `k` best passages for an Arabic or English question (`mode`: hybrid, dense, lexical),
+        after skipping `offset`; filters keep only matching articles (dates inclusive, YYYY-MM-DD)."""
+        from dalil.search.engine import Filters
+
+        filters = Filters(
+            source=source,
+            category=category,
+            lang=lang,
+            date_from=_iso_date(date_from, "date_from"),
+            date_to=_iso_date(date_to, "date_to"),
+        )
+        with translated():
+            return self._searcher().search(question, k, mode, filters, offset)
+
+    def add(self, articles: str | Path | Iterable[ArticleLike], *, wait: float = 30.0) -> WriteResult:
+        """Add or update articles by id, as one commit: dicts with the JSONL fields, or a corpus path.
+
+        An article whose text and metadata did not change is left as it is (`unchanged`). `wait`:
+        seconds to wait for another writer (a server, `dalil ingest`) before `dalil.Conflict`."""
+        from dalil.indexer.corpus import CorpusReport, read_corpus
+
+        report = CorpusReport()
+        if isinstance(articles, (str, Path)):
+            raw: Iterable[RawArticle] = read_corpus(Path(articles), report)
+        else:
+            raw = [_raw_article(a, i) for i, a in enumerate(articles)]
+            ids = [a.article_id for a in raw]
+            if len(set(ids)) != len(ids):
+                raise InvalidRequest("invalid_request", "an article id appears more than once")
+        return self._write(raw, (), report.problems, wait)
+
+    def delete(self, ids: str | Iterable[str], *, wait: float = 30.0) -> WriteResult:
+        """Delete articles by id, as one commit; ids not in the index are listed in `missing`."""
+        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        return self._write((), ids, [], wait)
+
+    def _write(
+        self, upserts: Iterable[RawArticle], deletes: list[str], problems: list[Problem], wait: float
+    ) -> WriteResult:
+        from dalil.indexer.update import update_index
+
+        if self._closed:
+            raise InvalidRequest("closed", f"the index at {self.path} was closed")
+        with translated():
+            encoder = self._write_encoder() if upserts else None
+            summary = update_index(self.path, upserts, deletes, encoder, wait=wait)
+        summary.problems[:0] = problems
+        if self._live is not None:
+            self._live.reload()
+        return WriteResult.from_dict(summary.to_dict())
+
+    def _write_encoder(self) -> Encoder:
+        """The searcher's encoder when one is open; else only the encoder the index was built with
+        (`dalil add` needs no vector index, word table or query engine)."""
+        if self._live is not None:
+            return self._live.get().encoder
+        if self._encoder is None:
+            from dalil.indexer.encoders.engines import load_encoder, spec_from_description
+            from dalil.indexer.store.reader import index_metadata
+
+            model = self._model or spec_from_description(index_metadata(self.path)["encoder"])
+            self._encoder = model if hasattr(model, "encode_queries") else load_encoder(model)
+        return self._encoder
+
+    def close(self) -> None:
+        with self._opening:
+            if self._live is not None:
+                self._live.get().close()
+            self._live, self._closed = None, True
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else self._live.version if self._live else "not yet read"
+        return f"<dalil.Index {str(self.path)!r} {state}>"
+
+
+def _iso_date(value: str | dt.date | None, name: str) -> str | None:
+    if value is None or isinstance(value, dt.date):
+        return value.isoformat() if value else None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InvalidRequest("invalid_request", f"{name} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def _raw_article(article: ArticleLike, position: int) -> RawArticle:
+    """One article given as a dict, checked as the HTTP API checks it (the same fields and limits)."""
+    from dalil.api.requests import ArticleIn
+    from pydantic import ValidationError
+
+    if not isinstance(article, Mapping):
+        raise InvalidRequest(
+            "invalid_request", f"article {position}: a dict was expected, not {type(article).__name__}"
+        )
+    try:
+        return ArticleIn.model_validate(dict(article)).raw()
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in exc.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        raise InvalidRequest("invalid_request", f"article {position}: {message}", details=details) from None
