@@ -35,6 +35,8 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 access_log = logging.getLogger("dalil.access")
@@ -79,11 +81,54 @@ def _error(status: int, code: str, message: str, details: list | None = None) ->
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
+    """One entry per problem, naming the field as the caller wrote it (`text`, `articles.0.id`)."""
+    errors = _meant_branch(exc.errors(), getattr(exc, "body", None))
     details = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body"))
-        details.append({"field": where or None, "message": err.get("msg", "invalid")})
+    for err in errors:
+        if err.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            where = (err.get("loc") or ("", "?"))[-1]
+            reason = (err.get("ctx") or {}).get("error", "malformed")
+            details.append(
+                {"field": None, "message": f"the body is not valid JSON: {reason} (character {where})"}
+            )
+            continue
+        parts = [str(p) for p in err.get("loc", ()) if p not in ("query", "body") and not _is_branch_tag(p)]
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        details.append({"field": ".".join(parts) or None, "message": message})
     return details
+
+
+def _is_branch_tag(part: object) -> bool:
+    """pydantic names the branch of a union in `loc` ("ArticleIn", "function-after[..., ArticleBatch]");
+    field names here are lower case."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
+def _meant_branch(errors: Sequence[dict], body: object) -> list[dict]:
+    """Of a union's errors (one article, or {"articles": [...]}), those of the shape the body has:
+    a missing `text` is the problem to report, not that `articles` is missing too."""
+    tags = {str(p) for e in errors for p in e.get("loc", ()) if _is_branch_tag(p)}
+    if len(tags) < 2:
+        return list(errors)
+    batch = isinstance(body, dict) and "articles" in body
+    return [
+        e for e in errors
+        if not any(_is_branch_tag(p) and ("Batch" in str(p)) != batch for p in e.get("loc", ()))
+    ]  # fmt: skip
+
+
+def _batch_item(searcher: Searcher, query: object) -> dict:
+    """One query of a batch: its response, or its error in the API's error shape."""
+    if not isinstance(query, dict):
+        return {"error": {"code": "invalid_request", "message": "a query must be a JSON object"}}
+    try:
+        return run_search(searcher, SearchRequest.model_validate(query))
+    except ValidationError as exc:
+        details = _validation_details(RequestValidationError(exc.errors(), body=query))
+        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        return {"error": {"code": "invalid_request", "message": message, "details": details}}
+    except QueryError as exc:
+        return {"error": {"code": "invalid_query", "message": str(exc)}}
 
 
 class LocalIndex:
@@ -137,10 +182,13 @@ def create_app(
     accept `Authorization: Bearer <write_token>`.
     """
     live = served or LocalIndex(index_dir, searcher)
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc served from files in the fastapi-offline package;
+    # FastAPI's own pages load them from a CDN and are blank with no network.
+    app = FastAPIOffline(
         title="dalil — دليل",
         summary="Semantic search over Arabic tech news: Arabic or English questions, ranked Arabic passages.",
         version="0.1.0",
+        static_url="/docs-assets",
     )
     app.state.live = live
     if cors_origins:
@@ -155,7 +203,12 @@ def create_app(
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
         message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
-        return _error(422, "invalid_request", message or "invalid request", details)
+        code = (
+            "invalid_json"
+            if all(e.get("type") == "json_invalid" for e in exc.errors())
+            else "invalid_request"
+        )
+        return _error(422, code, message or "invalid request", details)
 
     @app.exception_handler(QueryError)
     async def invalid_query(_request: Request, exc: QueryError) -> JSONResponse:
@@ -200,10 +253,11 @@ def create_app(
 
     @app.post("/search/batch", tags=["search"])
     def search_batch(batch: BatchRequest) -> dict:
-        """Many searches in one call (at most 100); one response per query, in order."""
+        """Many searches in one call (at most 100); one response per query, in order. An invalid
+        query gets `{"error": {...}}` in its place (as a 422 would say it); the others are answered."""
         started = time.perf_counter()
         searcher = live.get()  # one version for the whole batch
-        responses = [run_search(searcher, req) for req in batch.queries]
+        responses = [_batch_item(searcher, query) for query in batch.queries]
         return {"took_ms": round((time.perf_counter() - started) * 1000, 2), "responses": responses}
 
     @app.get("/articles/{article_id:path}", tags=["articles"])
@@ -273,8 +327,6 @@ def create_app(
 
 
 WRITE_WAIT = 30.0  # seconds a write request waits for another writer
-
-
 def _is_write(method: str, path: str) -> bool:
     """The routes that change the index (or the server): they all need the write token."""
     return (method == "POST" and path in ("/articles", "/admin/reload")) or (
@@ -321,7 +373,10 @@ def read_write_token() -> str | None:
     """$DALIL_WRITE_TOKEN, else the file named by $DALIL_WRITE_TOKEN_FILE (never a command-line value)."""
     token = os.environ.get("DALIL_WRITE_TOKEN", "").strip()
     if not token and os.environ.get("DALIL_WRITE_TOKEN_FILE"):
-        token = Path(os.environ["DALIL_WRITE_TOKEN_FILE"]).read_text().strip()
+        path = Path(os.environ["DALIL_WRITE_TOKEN_FILE"])
+        token = path.read_text().strip()
+        if not token:  # a server meant to take writes must not start read-only without saying so
+            raise ValueError(f"the write token file {path} is empty")
     return token or None
 
 

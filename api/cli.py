@@ -23,8 +23,17 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 log = logging.getLogger("dalil")
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 result", "2 results": English counts that read right."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class CliError(Exception):
-    """A failure to report as one line, without a traceback."""
+    """A failure to report as one line, without a traceback (exit code 1)."""
+
+
+class UsageError(CliError):
+    """What was typed cannot be run: a wrong value or combination of options (exit code 2)."""
 
 
 def _configure_output(verbose: int) -> None:
@@ -35,6 +44,9 @@ def _configure_output(verbose: int) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )
+    logging.getLogger("dalil.models").setLevel(
+        min(level, logging.INFO)
+    )  # one-time conversions: say why it waits
 
 
 def _encoder_spec(args: argparse.Namespace):
@@ -44,8 +56,8 @@ def _encoder_spec(args: argparse.Namespace):
         model=args.model,
         device=args.device,
         query_prefix=args.query_prefix,
-        passage_prefix=args.passage_prefix,
-        batch_size=args.batch_size or 32,
+        passage_prefix=getattr(args, "passage_prefix", None),  # `dalil search` embeds no passages
+        batch_size=getattr(args, "batch_size", None) or 32,
     )
 
 
@@ -66,6 +78,25 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _k(text: str) -> int:
+    from dalil.search.engine import MAX_K
+
+    value = _positive(text)
+    if value > MAX_K:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_K}, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 65535 (0: any free port), not {value}")
     return value
 
 
@@ -172,12 +203,13 @@ def _print_build(result) -> int:
         print(f"dalil: skipped {problem}", file=sys.stderr)
     empty = f", {result.empty_after_cleaning} empty after cleaning" if result.empty_after_cleaning else ""
     print(
-        f"indexed {result.articles} articles, {result.passages} passages in {result.seconds:.1f} s "
+        f"indexed {_count(result.articles, 'article')}, {_count(result.passages, 'passage')} "
+        f"in {result.seconds:.1f} s "
         f"({result.passages_per_second:.1f} passages/s){empty} -> {result.path}"
     )
     if result.skipped:
         print(
-            f"dalil: {len(result.skipped)} bad record(s) skipped; all other articles were indexed",
+            f"dalil: {_count(len(result.skipped), 'bad record')} skipped; all other articles were indexed",
             file=sys.stderr,
         )
         return EXIT_PARTIAL
@@ -324,9 +356,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from dalil.api.python import Index
 
     if (args.question is None) == (args.queries is None):
-        raise CliError("give one QUESTION or --queries FILE.jsonl")
+        raise UsageError("give one QUESTION or --queries FILE.jsonl")
     if args.question is not None and not args.question.strip():
-        raise CliError("the question is empty")
+        raise UsageError("the question is empty")
     with Index(Path(args.index), _encoder_spec(args) if args.model else None) as index:
         if args.question is None:
             return _search_batch(index, args)
@@ -381,14 +413,14 @@ def _print_entry(rank: int, score: float, title: str, meta: str, text: str, max_
 
 
 def _print_readable(question: str, hits: list) -> None:
-    print(f"{len(hits)} results for: {question}\n")
+    print(f"{_count(len(hits), 'result')} for: {question}\n")
     for hit in hits:
         meta = " · ".join(x for x in (hit.article_id, hit.source, hit.date) if x)
         _print_entry(
             hit.rank,
             hit.score,
             hit.title,
-            f"{meta} · passage {hit.passage_id} [{hit.start}:{hit.end}]",
+            f"{meta} · passage {hit.ordinal + 1} [{hit.start}:{hit.end}]",
             hit.text,
             max_lines=4,
         )
@@ -408,13 +440,13 @@ def _labelled_sets(args: argparse.Namespace) -> list:
             load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-dev (en->ar)"),
         ]
     if args.questions and len(args.sets) != 1:
-        raise CliError("--questions goes with exactly one SQuAD set")
+        raise UsageError("--questions goes with exactly one SQuAD set")
     sets = []
     for path in args.sets:
         try:
             if path.endswith(".jsonl"):
                 if not args.index:
-                    raise CliError(f"{path}: a JSONL qrels set needs --index (an index of its corpus)")
+                    raise UsageError(f"{path}: a JSONL qrels set needs --index (an index of its corpus)")
                 sets.append(load_qrels(Path(path)))
             else:
                 sets.append(load_squad(Path(path), Path(args.questions) if args.questions else None))
@@ -466,14 +498,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _print_groups(question: str, groups: list) -> None:
-    print(f"{len(groups)} articles for: {question}\n")
+    print(f"{_count(len(groups), 'article')} for: {question}\n")
     for group in groups:
         meta = " · ".join(x for x in (group.article_id, group.source, group.date) if x)
         _print_entry(
             group.rank,
             group.score,
             group.title,
-            f"{meta} · {1 + len(group.passages)} matching passage(s)",
+            f"{meta} · {_count(1 + len(group.passages), 'matching passage')}",
             group.best.text,
             max_lines=3,
         )
@@ -488,38 +520,84 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
     from dalil.indexer.store.reader import IndexReader
+    from dalil.indexer.store.vocabulary import Vocabulary
 
-    IndexReader.open(Path(args.index)).close()  # a missing or damaged index fails here, clearly
+    reader = IndexReader.open(Path(args.index))  # a missing or damaged index fails here, clearly,
+    try:  # not in each server process after "serving" was announced
+        Vocabulary.open(reader.path, reader.manifest.get("vocabulary"))
+    finally:
+        reader.close()
     if args.ray:
         return _serve_on_cluster(args)
     if args.shards != 1 or args.replicas != 1 or args.max_replicas:
-        raise CliError("--shards, --replicas and --max-replicas serve on Ray: add --ray ADDRESS")
+        raise UsageError("--shards, --replicas and --max-replicas serve on Ray: add --ray ADDRESS")
     # Each worker process opens the index itself through the factory (read from the environment).
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
     logging.getLogger("dalil.access").setLevel(logging.INFO)  # one line per request
-    if args.write_token_file:
-        os.environ["DALIL_WRITE_TOKEN_FILE"] = str(Path(args.write_token_file).resolve())
+    _use_write_token_file(args)
+    port = _free_to_listen(args.host, args.port)
     print(
-        f"dalil: serving {args.index} on http://{args.host}:{args.port}/ ({args.workers} worker(s))",
+        f"dalil: serving {args.index} on http://{args.host}:{port}/ ({_count(args.workers, 'worker')})",
         file=sys.stderr,
     )
-    uvicorn.run(
-        "dalil.api.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        uvicorn.run(
+            "dalil.api.app:create_app_from_env",
+            factory=True,
+            host=args.host,
+            port=port,
+            workers=args.workers,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    except SystemExit as exc:  # uvicorn exits 3 when it could not start; 3 means "skipped" here
+        if exc.code not in (0, None):
+            raise CliError("the server did not start (the reason is logged above)") from None
     return EXIT_OK
+
+
+def _use_write_token_file(args: argparse.Namespace) -> None:
+    """Hand --write-token-file to the server processes; one that cannot give a token is refused now,
+    not turned into a silently read-only server."""
+    if not args.write_token_file:
+        return
+    path = Path(args.write_token_file)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(
+            f"cannot read the write token file {path}: {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
+    if not token:
+        raise CliError(
+            f"the write token file {path} is empty: put a token in it, or leave out --write-token-file "
+            "to serve read-only"
+        )
+    os.environ["DALIL_WRITE_TOKEN_FILE"] = str(path.resolve())
+
+
+def _free_to_listen(host: str, port: int) -> int:
+    """The port to serve on, checked before anything is announced; port 0 becomes a free one."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        return probe.getsockname()[1]
 
 
 def _serve_on_cluster(args: argparse.Namespace) -> int:
     """`dalil serve --ray ADDRESS --shards N`: the same API on Ray Serve, the index in N shards."""
-    import os
 
     distributed = _cluster()
     from dalil.api import cluster
@@ -528,8 +606,7 @@ def _serve_on_cluster(args: argparse.Namespace) -> int:
     from dalil.indexer.store.reader import index_metadata
 
     index = Path(args.index).resolve()
-    if args.write_token_file:
-        os.environ["DALIL_WRITE_TOKEN_FILE"] = str(Path(args.write_token_file).resolve())
+    _use_write_token_file(args)
     try:
         distributed.connect(args.ray)  # an unreachable cluster is said before anything is split
         roots = ensure_shards(index, args.shards, progress=True)
@@ -552,7 +629,8 @@ def _serve_on_cluster(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) -> None:
+def _add_model_options(p: argparse.ArgumentParser, default_model: str | None, indexing: bool = True) -> None:
+    """--model and its backend options; passage options only where passages are embedded."""
     p.add_argument(
         "--model",
         default=default_model,
@@ -563,6 +641,8 @@ def _add_model_options(p: argparse.ArgumentParser, default_model: str | None) ->
     )
     p.add_argument("--device", default=None, help="sentence-transformers device: cpu or cuda (default: auto)")
     p.add_argument("--query-prefix", default=None, help="text put before each query (E5 models: 'query: ')")
+    if not indexing:
+        return
     p.add_argument("--passage-prefix", default=None, help="text put before each passage")
     p.add_argument(
         "--batch-size", type=_positive, default=None, help="passages per encoder call (default 8; GPU 128)"
@@ -673,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", help="the question, Arabic or English")
     p.add_argument("--queries", help='batch mode: a JSONL file (\'-\' for stdin) of {"id":..., "query":...}')
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
-    p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("-k", type=_k, default=10, help="number of results, 1 to 1000 (default 10)")
     p.add_argument("--json", action="store_true", help="JSON output (batch mode always writes JSON lines)")
     p.add_argument(
         "--mode",
@@ -685,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-collapse", action="store_true", help="with --group: keep near-duplicate stories apart"
     )
-    _add_model_options(p, None)
+    _add_model_options(p, None, indexing=False)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("eval", help="measure relevance on labelled question sets")
@@ -712,9 +792,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the HTTP API")
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="server processes (each holds the index and model)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)",
+    )
+    p.add_argument(
+        "--port", type=_port, default=8000, help="port to listen on (default 8000; 0: any free port)"
+    )
+    p.add_argument(
+        "--workers", type=_positive, default=1, help="server processes (each holds the index and model)"
+    )
     p.add_argument("--cors-origins", default="", help="comma-separated origins allowed to call the API")
     p.add_argument(
         "--write-token-file",
@@ -753,20 +841,25 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"dalil {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except QueryError as exc:  # the question or its options, as typed
+        print(f"dalil {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (
         CliError,
         CorpusError,
         EncoderError,
         StoreError,
         EncoderMismatchError,
-        QueryError,
         LockTimeoutError,
     ) as exc:
         print(f"dalil: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except Error as exc:  # the Python API's errors (the CLI goes through it): the message alone
         print(f"dalil: error: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE if exc.code == "invalid_query" else EXIT_ERROR
     except BrokenPipeError:  # the reader went away (`dalil search ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -76,8 +76,17 @@ class SearchRequest(BaseModel):
 
 
 class BatchRequest(BaseModel):
+    """Up to 100 searches. Each is checked on its own: an invalid one is answered with its error in
+    its place, and the others are still answered (as the CLI's batch mode does)."""
+
     model_config = ConfigDict(extra="forbid")
-    queries: list[SearchRequest] = Field(..., min_length=1, max_length=MAX_BATCH)
+    queries: list[Any] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="search requests, each with the fields of POST /search",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/SearchRequest"}},
+    )
 
 
 def run_search(searcher: Searcher, req: SearchRequest) -> dict:

@@ -17,7 +17,7 @@ from dalil.indexer.encoders.engines import Encoder, EncoderSpec
 from dalil.indexer.encoders.pool import PassageEmbedder
 from dalil.indexer.store.locking import writer_lock
 from dalil.indexer.store.vectors import VectorIndexSettings, choose_kind
-from dalil.indexer.store.vocabulary import VOCABULARY_WORDS, VocabularyCounter, write_vocabulary
+from dalil.indexer.store.vocabulary import VocabularyCounter, vocabulary_entry, write_vocabulary
 from dalil.indexer.store.writer import IndexBuilder
 from tqdm import tqdm
 
@@ -291,12 +291,13 @@ def build_from_prepared(
                 store_finished(wait_all=True)
                 if writer.articles == 0:
                     raise CorpusError(
-                        f"no article could be indexed from {label}; the existing index is unchanged"
+                        f"no article could be indexed from {label}{_reasons(report)}; "
+                        "the existing index is unchanged"
                     )
                 words = write_vocabulary(writer.path, vocabulary.frequent(), embedder, progress)
                 if choose_kind(writer.passages, writer.vector_settings) != "flat":
                     writer.tuning_queries = embedder.encode_queries(pseudo_questions(sampler.sample))
-            writer.extra_manifest["vocabulary"] = {"words": words, "file": VOCABULARY_WORDS}
+            writer.extra_manifest["vocabulary"] = vocabulary_entry(words)
             final = writer.commit()
     except BaseException:
         writer.abort()
@@ -306,6 +307,15 @@ def build_from_prepared(
     return BuildSummary(
         Path(out), writer.version, writer.articles, writer.passages, seconds, report.problems, skipped
     )
+
+
+def _reasons(report: CorpusReport | None, shown: int = 3) -> str:
+    """Why nothing was read, from the first skipped records (a build with no article says so)."""
+    if report is None or not report.problems:
+        return ""
+    more = len(report.problems) - shown
+    listed = "; ".join(str(p) for p in report.problems[:shown])
+    return f" ({listed}{f'; and {more} more' if more > 0 else ''})"
 
 
 def corpus_key(articles: list[RawArticle], encoder_id: str, extra: str = "") -> str:

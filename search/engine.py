@@ -73,6 +73,7 @@ class Hit:
     end: int
     snippet: str = ""  # HTML-escaped, question words in <mark>
     highlights: list[tuple[int, int]] = field(default_factory=list)  # matches, offsets into `text`
+    ordinal: int = 0  # the passage's place in its article (0 = first); passage_id counts index-wide
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -131,7 +132,8 @@ class Searcher:
         self.encoder = encoder
         self.query_vectors = EmbeddingCache(encoder.encode_queries, QUERY_CACHE_SIZE)
         self.overlap_channels = True
-        self.translations = CrossLingualTerms(Vocabulary.open(index.path), encoder)
+        vocabulary = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
+        self.translations = CrossLingualTerms(vocabulary, encoder)
 
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:
@@ -173,9 +175,9 @@ class Searcher:
     ) -> list[ResultPage]:
         """Result pages from one commit of the index (taken here unless `snap` is given)."""
         mode = validate_mode(mode)
+        cleaned = [validate_query(q, k)[0] for q in queries]  # k is checked here, before offset uses it
         if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
-            raise QueryError(f"offset must be a whole number from 0 to {MAX_K} - k")
-        cleaned = [validate_query(q, k)[0] for q in queries]
+            raise QueryError(f"offset must be a whole number from 0 to {MAX_K - k} (1000 - k)")
         if not cleaned:
             return []
         if snap is None:
@@ -316,6 +318,7 @@ class Searcher:
                     end=row.end,
                     snippet=marked.snippet,
                     highlights=marked.offsets,
+                    ordinal=row.ordinal,
                 )
             )
         return hits

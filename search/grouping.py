@@ -40,7 +40,10 @@ class ArticleResult:
     date: str | None
     url: str | None
     best: object  # the best Hit of this article
-    passages: list = field(default_factory=list)  # further matching passages of the article
+    # Further passages of the article that match: a question word (or, for an English question, one
+    # of its Arabic counterparts) is highlighted in them. Merely being ranked is not matching: on a
+    # small index every passage is ranked by the dense channel.
+    passages: list = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)  # the same story from other articles
 
     def to_dict(self) -> dict:
@@ -51,7 +54,8 @@ class ArticleResult:
 
 
 def group_by_article(hits: list) -> list[ArticleResult]:
-    """Passages (best first) -> articles in the order of their best passage."""
+    """Passages (best first) -> articles in the order of their best passage, each with its further
+    matching passages."""
     groups: dict[str, ArticleResult] = {}
     for hit in hits:
         group = groups.get(hit.article_id)
@@ -66,7 +70,7 @@ def group_by_article(hits: list) -> list[ArticleResult]:
                 url=hit.url,
                 best=hit,
             )
-        else:
+        elif hit.highlights:
             group.passages.append(hit)
     return list(groups.values())
 

@@ -125,3 +125,27 @@ def test_page_states_and_phone_width(server, browser):
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     page.goto(server + "/a/no-such-article")
     assert page.locator("[role=alert]").is_visible()
+
+
+def test_desktop_layout_status_line_and_offline_docs(server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server + "/?q=" + "الجيل الخامس")
+    page.wait_for_selector("#results article.result")
+    rows = {round(page.locator(f"label[for={name}]").bounding_box()["y"]) for name in FILTERS}
+    assert len(rows) == 1, rows  # the four filters share one line at 1280 px ("To" used to wrap)
+    arabic, english = page.locator("#status bdi").all()
+    assert arabic.get_attribute("lang") == "ar" and english.get_attribute("lang") == "en"
+    # in a right-to-left page the Arabic half is read first, on the right, each half kept whole
+    assert arabic.bounding_box()["x"] > english.bounding_box()["x"]
+    assert english.inner_text().endswith(" ms") and "articles" in english.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "desktop-1280.png"))
+    external = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(server) else None)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)  # rendered from local files
+    assert "dalil" in page.locator(".swagger-ui .info .title").inner_text()
+    assert external == [], external
+    page.screenshot(path=str(ARTIFACTS / "docs.png"))
+
+
+FILTERS = ("mode", "source", "date_from", "date_to")

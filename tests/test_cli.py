@@ -90,7 +90,7 @@ def test_batch_mode_answers_each_line_and_reports_bad_ones(seed_index):
 @pytest.mark.parametrize("question", ["", "   "])
 def test_empty_question(seed_index, question):
     proc = dalil("search", question, "--index", str(seed_index))
-    assert proc.returncode == 1 and "empty" in proc.stderr
+    assert proc.returncode == 2 and "empty" in proc.stderr  # a usage error
 
 
 def test_missing_index(tmp_path):

@@ -138,7 +138,8 @@ def _announce(message: str) -> None:
     """A one-time step of ~10-20 s: say so, so a first run does not look stuck."""
     import logging
 
-    logging.getLogger("dalil.models").warning("%s (about 20 s)", message)
+    # INFO, not WARNING: nothing is wrong, the wait is expected once (the CLI shows dalil.models' INFO).
+    logging.getLogger("dalil.models").info("%s (about 20 s)", message)
 
 
 def _file_digest(path: Path) -> str:

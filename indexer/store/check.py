@@ -50,7 +50,7 @@ def check_index(
         problems = _database_problems(db)
         problems += _segment_problems(db, path, meta)
         problems += _row_problems(db, meta)
-        problems += vocabulary_problems(path)
+        problems += vocabulary_problems(path, meta.get("vocabulary"))
         if expected_encoder and meta["encoder"]["id"] != expected_encoder:
             problems.append(f"encoder is {meta['encoder']['id']!r}, expected {expected_encoder!r}")
         if encoder_check is not None:
@@ -99,6 +99,14 @@ def _segment_problems(db: apsw.Connection, path: Path, meta: dict) -> list[str]:
     for fid, file in families.items():
         if not (path / FAMILIES / file).is_file():
             problems.append(f"{FAMILIES}/{file} (IVF family {fid}) is missing")
+            continue
+        try:  # read only by writers (new segments are cloned from it), so searches never notice
+            family = faiss.read_index(str(path / FAMILIES / file))
+        except RuntimeError:
+            problems.append(f"{FAMILIES}/{file} (IVF family {fid}) is unreadable")
+            continue
+        if family.d != int(meta["encoder"]["dimension"]):
+            problems.append(f"{FAMILIES}/{file} (IVF family {fid}) holds {family.d}-d cells")
     stored: list[np.ndarray] = []
     previous_max = -1
     rows = db.execute("SELECT file, family, vectors, min_id, max_id FROM segments ORDER BY min_id")

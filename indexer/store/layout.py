@@ -78,9 +78,11 @@ def new_file_name(prefix: str, suffix: str) -> str:
 
 def read_current(root: Path) -> str | None:
     try:
-        return (root / CURRENT).read_text().strip() or None
+        return (root / CURRENT).read_text(encoding="utf-8").strip() or None
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except UnicodeDecodeError:
+        raise IndexCorruptError(f"index is damaged: {root / CURRENT} is not a generation name") from None
 
 
 def switch_current(root: Path, name: str) -> None:

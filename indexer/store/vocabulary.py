@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import faiss
@@ -58,6 +59,11 @@ def write_vocabulary(directory: Path, words: list[str], encoder, progress: bool,
         faiss.write_index(word_index(vectors), str(directory / VOCABULARY_INDEX))
     (directory / VOCABULARY_WORDS).write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
     return len(words)
+
+
+def vocabulary_entry(words: int) -> dict:
+    """The manifest's record of the table just written (what `open` then requires)."""
+    return {"words": words, "file": VOCABULARY_WORDS, "index": VOCABULARY_INDEX if words else None}
 
 
 def word_index(vectors: np.ndarray) -> faiss.Index:
@@ -114,8 +120,11 @@ class Vocabulary:
         return scores
 
     @classmethod
-    def open(cls, directory: Path) -> Vocabulary | None:
-        """The table, None when the index has none, or IndexCorruptError naming the damaged file."""
+    def open(cls, directory: Path, recorded: Mapping | None = None) -> Vocabulary | None:
+        """The table, None when the index has none, or IndexCorruptError naming the damaged file.
+
+        `recorded`: the manifest's "vocabulary" entry; when it names a word index, that file must be
+        there (indexes built before word indexes have none, and scan the table instead)."""
         words_file, vectors_file = directory / VOCABULARY_WORDS, directory / VOCABULARY_VECTORS
         if not words_file.is_file() and not vectors_file.is_file():
             return None
@@ -133,11 +142,14 @@ class Vocabulary:
             raise IndexCorruptError(
                 f"index is damaged: {vectors_file} holds {vectors.shape}, for {len(words)} words"
             )
-        return cls(words, vectors, _read_word_index(directory / VOCABULARY_INDEX, len(words)))
+        expected = bool(recorded and recorded.get("index"))
+        return cls(words, vectors, _read_word_index(directory / VOCABULARY_INDEX, len(words), expected))
 
 
-def _read_word_index(file: Path, words: int) -> faiss.Index | None:
+def _read_word_index(file: Path, words: int, expected: bool) -> faiss.Index | None:
     if not file.is_file():
+        if expected:
+            raise IndexCorruptError(f"index is damaged: {file} is missing")
         return None  # an index built before word indexes: `nearest` scans the table instead
     try:
         index = faiss.read_index(str(file))
@@ -148,10 +160,10 @@ def _read_word_index(file: Path, words: int) -> faiss.Index | None:
     return index
 
 
-def vocabulary_problems(directory: Path) -> list[str]:
+def vocabulary_problems(directory: Path, recorded: Mapping | None = None) -> list[str]:
     """What is wrong with a generation's word table (nothing when it is whole or absent)."""
     try:
-        Vocabulary.open(directory)
+        Vocabulary.open(directory, recorded)
     except IndexCorruptError as exc:
         return [str(exc)]
     return []
