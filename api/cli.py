@@ -359,7 +359,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError("give one QUESTION or --queries FILE.jsonl")
     if args.question is not None and not args.question.strip():
         raise UsageError("the question is empty")
-    with Index(Path(args.index), _encoder_spec(args) if args.model else None) as index:
+    with Index(Path(args.index), _search_model(args)) as index:
         if args.question is None:
             return _search_batch(index, args)
         if args.group:
@@ -374,6 +374,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         else:
             _print_readable(args.question, results)
     return EXIT_OK
+
+
+def _search_model(args: argparse.Namespace):
+    """--model if given; for one question an engine that starts quickly; for a batch (None) the
+    index's own choice, the quickest per question once loaded."""
+    from dalil.indexer.encoders.engines import quick_start_spec
+    from dalil.indexer.store.reader import index_metadata
+
+    if args.model:
+        return _encoder_spec(args)
+    if args.queries is not None:
+        return None
+    return quick_start_spec(index_metadata(Path(args.index))["encoder"])
 
 
 def _search_groups(index, args: argparse.Namespace) -> list:

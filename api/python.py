@@ -266,15 +266,15 @@ class Index:
         return WriteResult.from_dict(summary.to_dict())
 
     def _write_encoder(self) -> Encoder:
-        """The searcher's encoder when one is open; else only the encoder the index was built with
-        (`dalil add` needs no vector index, word table or query engine)."""
+        """The searcher's encoder when one is open; else only an engine of the index's model that
+        starts quickly (`dalil add` needs no vector index, word table or query engine)."""
         if self._live is not None:
             return self._live.get().encoder
         if self._encoder is None:
-            from dalil.indexer.encoders.engines import load_encoder, spec_from_description
+            from dalil.indexer.encoders.engines import load_encoder, quick_start_spec
             from dalil.indexer.store.reader import index_metadata
 
-            model = self._model or spec_from_description(index_metadata(self.path)["encoder"])
+            model = self._model or quick_start_spec(index_metadata(self.path)["encoder"])
             self._encoder = model if hasattr(model, "encode_queries") else load_encoder(model)
         return self._encoder
 

