@@ -266,12 +266,23 @@ def build_from_prepared(
         with writer_lock(Path(out), wait):  # one writer at a time; the kernel frees it if we die
             pending_ids: list[int] = []
             pending_texts: list[str] = []
-            bar = tqdm(total=total, unit="art", desc="indexing", disable=not progress, dynamic_ncols=True)
-            with bar, make_embedder() as embedder:
+            bar = tqdm(total=total, unit="art", desc="reading", disable=not progress, dynamic_ncols=True)
+            # Embedding lags reading by up to a window of passages (all of a small corpus): its own bar,
+            # whose total grows with the passages read, so the wait after reading is shown moving.
+            embedded = tqdm(
+                total=0,
+                unit="passage",
+                desc="embedding",
+                disable=not progress,
+                dynamic_ncols=True,
+                position=1,
+            )
+            with bar, embedded, make_embedder() as embedder:
 
                 def store_finished(wait_all: bool = False) -> None:
                     for ids, vectors in embedder.finished(wait_all):
                         writer.add_vectors(ids, vectors)
+                        embedded.update(len(ids))
 
                 for article, passages in prepared:
                     bar.update(1)
@@ -284,10 +295,13 @@ def build_from_prepared(
                     pending_texts += [embedding_input(article.title, p.text) for p in passages]
                     if len(pending_texts) >= SORT_WINDOW:
                         embedder.submit(pending_ids, pending_texts)
+                        embedded.total = writer.passages
                         pending_ids, pending_texts = [], []
                         store_finished()
                     bar.set_postfix(passages=writer.passages, refresh=False)
                 embedder.submit(pending_ids, pending_texts)
+                embedded.total = writer.passages
+                embedded.refresh()
                 store_finished(wait_all=True)
                 if writer.articles == 0:
                     raise CorpusError(

@@ -178,3 +178,36 @@ def test_one_question_and_a_small_add_start_the_light_engine(seed_index, tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_the_progress_bar_follows_the_embedding(tmp_path, capsys):
+    from conftest import CORPUS
+
+    assert main(["index", "--corpus", str(CORPUS), "--out", str(tmp_path / "idx")]) == 0
+    err = capsys.readouterr().err
+    counts = {int(part.split("/")[0].split()[-1]) for part in err.split("embedding")[1:] if "/42" in part}
+    assert 42 in counts and any(0 < c < 42 for c in counts), err[-2000:]  # batch by batch, not all at once
+
+
+def test_in_process_batches_are_embedded_as_they_are_collected(encoder):
+    """What lets the embedding bar move: with no worker processes, `submit` only queues, and each
+    batch is embedded when `finished` hands it over (it used to embed the whole window in submit)."""
+    from dalil.indexer.encoders.pool import PassageEmbedder
+
+    calls: list[int] = []
+
+    class Counting:
+        dimension, model_id = encoder.dimension, encoder.model_id
+
+        def encode_passages(self, texts):
+            calls.append(len(texts))
+            return encoder.encode_passages(texts)
+
+    embedder = PassageEmbedder(Counting(), None, 1, batch_size=2)
+    embedder.submit([0, 1, 2, 3, 4], ["أ", "ب", "ج", "د", "هـ"])
+    assert calls == []
+    seen = []
+    for ids, vectors in embedder.finished(wait_all=True):
+        seen.append(len(ids))
+        assert len(calls) == len(seen) and vectors.shape == (len(ids), encoder.dimension)
+    assert sorted(seen) == [1, 2, 2]

@@ -62,6 +62,18 @@ def _embed_in_worker(texts: list[str], queries: bool) -> np.ndarray:
     return _worker_encoder.encode_passages(texts)
 
 
+class _InThisProcess:
+    """A batch for this process's encoder, embedded when `result()` is first asked for."""
+
+    def __init__(self, encoder: Encoder, texts: list[str], queries: bool) -> None:
+        self.encoder, self.texts, self.queries = encoder, texts, queries
+
+    def result(self) -> np.ndarray:
+        if self.queries:
+            return self.encoder.encode_queries(self.texts)
+        return self.encoder.encode_passages(self.texts)
+
+
 class PassageEmbedder:
     """Embeds (id, text) pairs in length-sorted batches, in `workers` processes or in this one.
 
@@ -90,7 +102,7 @@ class PassageEmbedder:
         self.batch_size = max(1, batch_size)
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
-        self._queue: deque[tuple[list[int], Future | np.ndarray]] = deque()
+        self._queue: deque[tuple[list[int], Future | _InThisProcess]] = deque()
         self.max_in_flight = 4 * self.workers
 
     def submit(self, ids: Sequence[int], texts: Sequence[str]) -> None:
@@ -99,10 +111,11 @@ class PassageEmbedder:
             chosen = order[start : start + self.batch_size]
             self._queue.append(([ids[i] for i in chosen], self._dispatch([texts[i] for i in chosen], False)))
 
-    def _dispatch(self, texts: list[str], queries: bool) -> Future | np.ndarray:
-        """Start embedding one batch: a future from a worker, or the vectors when there is none."""
+    def _dispatch(self, texts: list[str], queries: bool) -> Future | _InThisProcess:
+        """Start embedding one batch: a future from a worker, or (no workers) a batch embedded here
+        when its result is asked for, so a caller's progress moves batch by batch."""
         if self._pool is None:
-            return self.encoder.encode_queries(texts) if queries else self.encoder.encode_passages(texts)
+            return _InThisProcess(self.encoder, texts, queries)
         return self._pool.submit(_embed_in_worker, texts, queries)
 
     def finished(self, wait_all: bool = False) -> Iterator[tuple[list[int], np.ndarray]]:
@@ -113,7 +126,7 @@ class PassageEmbedder:
             if pending and not wait_all and len(self._queue) <= self.max_in_flight:
                 return
             self._queue.popleft()
-            yield ids, result.result() if isinstance(result, Future) else result
+            yield ids, result.result()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Passage embeddings of `texts`, in their order (for callers that need no streaming)."""
@@ -127,7 +140,7 @@ class PassageEmbedder:
         """Query-side embeddings of many short texts (the vocabulary table), spread over the workers."""
         size = max(1, -(-len(texts) // self.workers))
         parts = [self._dispatch(list(texts[i : i + size]), True) for i in range(0, len(texts), size)]
-        done = [p.result() if isinstance(p, Future) else p for p in parts]
+        done = [p.result() for p in parts]
         return np.concatenate(done) if done else np.zeros((0, self.dimension), np.float32)
 
     def close(self) -> None:
