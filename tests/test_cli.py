@@ -32,7 +32,7 @@ def test_index_prints_a_summary_and_search_finds_the_answer(tmp_path):
     proc = dalil("index", "--corpus", str(CORPUS), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "indexed 5 articles" in proc.stdout and "passages" in proc.stdout
-    assert "indexing" in proc.stderr  # the progress bar
+    assert "reading" in proc.stderr and "42/42" in proc.stderr  # the progress bars: articles, passages
     for question in ("التعاون مع روسيا في الجيل الخامس", "5G cooperation with Russia"):
         proc = dalil("search", question, "--index", str(out), "-k", "3", "--json")
         assert proc.returncode == 0, proc.stderr
