@@ -44,9 +44,8 @@ def _configure_output(verbose: int) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )
-    logging.getLogger("dalil.models").setLevel(
-        min(level, logging.INFO)
-    )  # one-time conversions: say why it waits
+    # One-time model conversions are INFO, shown by default: they say why a first run waits.
+    logging.getLogger("dalil.models").setLevel(min(level, logging.INFO))
 
 
 def _encoder_spec(args: argparse.Namespace):

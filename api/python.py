@@ -8,6 +8,7 @@ else in the package is private.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ def build_index(
             (count_articles(Path(corpus)) if Path(corpus).exists() else None) if from_path else len(articles)
         )
         plan = plan_engine(model, count, workers)
+        logging.getLogger("dalil.indexer").info("embedding with %s", plan.describe())
         spec = EncoderSpec(
             model=plan.model,
             device=device or plan.device,
