@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
+from dalil.api.errors import one_line
 from dalil.api.pages import add_pages
 from dalil.api.requests import (
     ARTICLE_EXAMPLES,
@@ -125,7 +126,7 @@ def _batch_item(searcher: Searcher, query: object) -> dict:
         return run_search(searcher, SearchRequest.model_validate(query))
     except ValidationError as exc:
         details = _validation_details(RequestValidationError(exc.errors(), body=query))
-        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        message = one_line(details)
         return {"error": {"code": "invalid_request", "message": message, "details": details}}
     except QueryError as exc:
         return {"error": {"code": "invalid_query", "message": str(exc)}}
@@ -202,7 +203,7 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
-        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        message = one_line(details)
         code = (
             "invalid_json"
             if all(e.get("type") == "json_invalid" for e in exc.errors())

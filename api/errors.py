@@ -51,6 +51,11 @@ class IndexDamaged(Error):
     """The index exists but cannot be read: a damaged file, or a format this version cannot open."""
 
 
+def one_line(details: list[dict]) -> str:
+    """Field problems as one message: `text: Field required; k: ...` (the API's and the client's)."""
+    return "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+
+
 _BY_STATUS: dict[int, type[Error]] = {
     401: Unauthorized,
     403: Unauthorized,

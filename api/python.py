@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dalil.api.errors import InvalidRequest, translated
+from dalil.api.errors import InvalidRequest, one_line, translated
 
 if TYPE_CHECKING:
     from dalil.indexer.corpus import Problem, RawArticle
@@ -322,5 +322,5 @@ def _raw_article(article: ArticleLike, position: int) -> RawArticle:
         details = [
             {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in exc.errors()
         ]
-        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+        message = one_line(details)
         raise InvalidRequest("invalid_request", f"article {position}: {message}", details=details) from None
