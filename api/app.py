@@ -23,6 +23,7 @@ from dalil.api.requests import (
     ArticlesIn,
     BatchRequest,
     SearchRequest,
+    field_problems,
     run_search,
 )
 from dalil.indexer.corpus import RawArticle
@@ -82,40 +83,7 @@ def _error(status: int, code: str, message: str, details: list | None = None) ->
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
-    """One entry per problem, naming the field as the caller wrote it (`text`, `articles.0.id`)."""
-    errors = _meant_branch(exc.errors(), getattr(exc, "body", None))
-    details = []
-    for err in errors:
-        if err.get("type") == "json_invalid":  # its loc is a character offset, not a field
-            where = (err.get("loc") or ("", "?"))[-1]
-            reason = (err.get("ctx") or {}).get("error", "malformed")
-            details.append(
-                {"field": None, "message": f"the body is not valid JSON: {reason} (character {where})"}
-            )
-            continue
-        parts = [str(p) for p in err.get("loc", ()) if p not in ("query", "body") and not _is_branch_tag(p)]
-        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        details.append({"field": ".".join(parts) or None, "message": message})
-    return details
-
-
-def _is_branch_tag(part: object) -> bool:
-    """pydantic names the branch of a union in `loc` ("ArticleIn", "function-after[..., ArticleBatch]");
-    field names here are lower case."""
-    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
-
-
-def _meant_branch(errors: Sequence[dict], body: object) -> list[dict]:
-    """Of a union's errors (one article, or {"articles": [...]}), those of the shape the body has:
-    a missing `text` is the problem to report, not that `articles` is missing too."""
-    tags = {str(p) for e in errors for p in e.get("loc", ()) if _is_branch_tag(p)}
-    if len(tags) < 2:
-        return list(errors)
-    batch = isinstance(body, dict) and "articles" in body
-    return [
-        e for e in errors
-        if not any(_is_branch_tag(p) and ("Batch" in str(p)) != batch for p in e.get("loc", ()))
-    ]  # fmt: skip
+    return field_problems(exc.errors(), getattr(exc, "body", None))
 
 
 def _batch_item(searcher: Searcher, query: object) -> dict:
@@ -125,7 +93,7 @@ def _batch_item(searcher: Searcher, query: object) -> dict:
     try:
         return run_search(searcher, SearchRequest.model_validate(query))
     except ValidationError as exc:
-        details = _validation_details(RequestValidationError(exc.errors(), body=query))
+        details = field_problems(exc.errors(), query)
         message = one_line(details)
         return {"error": {"code": "invalid_request", "message": message, "details": details}}
     except QueryError as exc:
@@ -376,11 +344,20 @@ def read_write_token() -> str | None:
     """$DALIL_WRITE_TOKEN, else the file named by $DALIL_WRITE_TOKEN_FILE (never a command-line value)."""
     token = os.environ.get("DALIL_WRITE_TOKEN", "").strip()
     if not token and os.environ.get("DALIL_WRITE_TOKEN_FILE"):
-        path = Path(os.environ["DALIL_WRITE_TOKEN_FILE"])
-        token = path.read_text().strip()
-        if not token:  # a server meant to take writes must not start read-only without saying so
-            raise ValueError(f"the write token file {path} is empty")
+        token = token_from_file(Path(os.environ["DALIL_WRITE_TOKEN_FILE"]))
     return token or None
+
+
+def token_from_file(path: Path) -> str:
+    """The write token in `path`; an empty file is refused (ValueError), since a server meant to take
+    writes must not start read-only without saying so. OSError when it cannot be read."""
+    token = path.read_text(encoding="utf-8").strip()
+    if not token:
+        raise ValueError(
+            f"the write token file {path} is empty: put a token in it, or leave out --write-token-file "
+            "to serve read-only"
+        )
+    return token
 
 
 def create_app_from_env() -> FastAPI:

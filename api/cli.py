@@ -575,18 +575,17 @@ def _use_write_token_file(args: argparse.Namespace) -> None:
     not turned into a silently read-only server."""
     if not args.write_token_file:
         return
+    from dalil.api.app import token_from_file
+
     path = Path(args.write_token_file)
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        token_from_file(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(
             f"cannot read the write token file {path}: {getattr(exc, 'strerror', None) or exc}"
         ) from exc
-    if not token:
-        raise CliError(
-            f"the write token file {path} is empty: put a token in it, or leave out --write-token-file "
-            "to serve read-only"
-        )
+    except ValueError as exc:  # empty
+        raise CliError(str(exc)) from exc
     os.environ["DALIL_WRITE_TOKEN_FILE"] = str(path.resolve())
 
 

@@ -236,6 +236,7 @@ class Index:
 
         An article whose text and metadata did not change is left as it is (`unchanged`). `wait`:
         seconds to wait for another writer (a server, `dalil ingest`) before `dalil.Conflict`."""
+        from dalil.api.requests import repeated_id
         from dalil.indexer.corpus import CorpusReport, read_corpus
 
         report = CorpusReport()
@@ -243,9 +244,9 @@ class Index:
             raw: Iterable[RawArticle] = read_corpus(Path(articles), report)
         else:
             raw = [_raw_article(a, i) for i, a in enumerate(articles)]
-            ids = [a.article_id for a in raw]
-            if len(set(ids)) != len(ids):
-                raise InvalidRequest("invalid_request", "an article id appears more than once")
+            repeated = repeated_id(a.article_id for a in raw)
+            if repeated is not None:
+                raise InvalidRequest("invalid_request", f"article id {repeated!r} appears more than once")
         return self._write(raw, (), report.problems, wait)
 
     def delete(self, ids: str | Iterable[str], *, wait: float = 30.0) -> WriteResult:
@@ -309,7 +310,7 @@ def _iso_date(value: str | dt.date | None, name: str) -> str | None:
 
 def _raw_article(article: ArticleLike, position: int) -> RawArticle:
     """One article given as a dict, checked as the HTTP API checks it (the same fields and limits)."""
-    from dalil.api.requests import ArticleIn
+    from dalil.api.requests import ArticleIn, field_problems
     from pydantic import ValidationError
 
     if not isinstance(article, Mapping):
@@ -319,8 +320,6 @@ def _raw_article(article: ArticleLike, position: int) -> RawArticle:
     try:
         return ArticleIn.model_validate(dict(article)).raw()
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]) or None, "message": e["msg"]} for e in exc.errors()
-        ]
+        details = field_problems(exc.errors(), article)
         message = one_line(details)
         raise InvalidRequest("invalid_request", f"article {position}: {message}", details=details) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher
@@ -113,6 +114,44 @@ def run_search(searcher: Searcher, req: SearchRequest) -> dict:
     }
 
 
+def field_problems(errors: Sequence[dict], body: object = None) -> list[dict]:
+    """pydantic's errors as the API reports them, one entry per problem, naming the field as the
+    caller wrote it (`text`, `articles.0.id`); `body`, what was sent, picks a union's branch."""
+    errors = _meant_branch(errors, body)
+    details = []
+    for err in errors:
+        if err.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            where = (err.get("loc") or ("", "?"))[-1]
+            reason = (err.get("ctx") or {}).get("error", "malformed")
+            details.append(
+                {"field": None, "message": f"the body is not valid JSON: {reason} (character {where})"}
+            )
+            continue
+        parts = [str(p) for p in err.get("loc", ()) if p not in ("query", "body") and not _is_branch_tag(p)]
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        details.append({"field": ".".join(parts) or None, "message": message})
+    return details
+
+
+def _is_branch_tag(part: object) -> bool:
+    """pydantic names the branch of a union in `loc` ("ArticleIn", "function-after[..., ArticleBatch]");
+    field names here are lower case."""
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
+def _meant_branch(errors: Sequence[dict], body: object) -> list[dict]:
+    """Of a union's errors (one article, or {"articles": [...]}), those of the shape the body has:
+    a missing `text` is the problem to report, not that `articles` is missing too."""
+    tags = {str(p) for e in errors for p in e.get("loc", ()) if _is_branch_tag(p)}
+    if len(tags) < 2:
+        return list(errors)
+    batch = isinstance(body, dict) and "articles" in body
+    return [
+        e for e in errors
+        if not any(_is_branch_tag(p) and ("Batch" in str(p)) != batch for p in e.get("loc", ()))
+    ]  # fmt: skip
+
+
 class ArticleIn(BaseModel):
     """One article to add or update (the corpus JSONL schema)."""
 
@@ -155,13 +194,20 @@ class ArticleBatch(BaseModel):
 
     @model_validator(mode="after")
     def _ids_unique(self) -> ArticleBatch:
-        seen: set[str] = set()
-        for article in self.articles:
-            key = article.id.strip()
-            if key in seen:
-                raise ValueError(f"article id {key!r} appears more than once in the batch")
-            seen.add(key)
+        repeated = repeated_id(article.id.strip() for article in self.articles)
+        if repeated is not None:
+            raise ValueError(f"article id {repeated!r} appears more than once in the batch")
         return self
+
+
+def repeated_id(ids: Iterable[str]) -> str | None:
+    """The first id given twice in one batch (one commit cannot hold two versions of an article)."""
+    seen: set[str] = set()
+    for key in ids:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 ArticlesIn = ArticleIn | ArticleBatch
