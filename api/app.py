@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 from dalil.api.errors import one_line
+from dalil.api.feeds import atom_feed
 from dalil.api.pages import add_pages
 from dalil.api.requests import (
     ARTICLE_EXAMPLES,
@@ -22,6 +23,7 @@ from dalil.api.requests import (
     ArticleBatch,
     ArticlesIn,
     BatchRequest,
+    FeedRequest,
     SearchRequest,
     field_problems,
     run_search,
@@ -30,13 +32,15 @@ from dalil.indexer.corpus import RawArticle
 from dalil.indexer.store.layout import StoreError
 from dalil.indexer.store.locking import LockTimeoutError
 from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
-from dalil.search.engine import QueryError, Searcher
+from dalil.search.engine import MAX_SUGGESTIONS, QueryError, Searcher
 from dalil.search.live import LiveSearcher
+from dalil.search.related import MAX_RELATED
 from dalil.search.sharded import ShardUnavailable
+from dalil.search.suggest import MAX_PREFIX_CHARS
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -228,6 +232,42 @@ def create_app(
         searcher = live.get()  # one version for the whole batch
         responses = [_batch_item(searcher, query) for query in batch.queries]
         return {"took_ms": round((time.perf_counter() - started) * 1000, 2), "responses": responses}
+
+    @app.get("/search.atom", tags=["search"], response_class=Response)
+    def search_feed(request: Request, req: Annotated[FeedRequest, Query()]) -> Response:
+        """An Atom feed of the newest articles matching a search (subscribe to it in a feed reader);
+        same parameters as GET /search, answered grouped by article and newest first."""
+        searcher = live.get()
+        answer = run_search(searcher, req.search())
+        params = {k: str(v) for k, v in req.model_dump(exclude_defaults=True).items()}
+        updated = searcher.index.manifest.get("updated_at") or searcher.index.manifest.get("created_at")
+        body = atom_feed(answer, str(request.base_url), params, updated or "1970-01-01T00:00:00Z")
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @app.get("/suggest", tags=["search"])
+    def suggest(
+        q: Annotated[
+            str, Query(min_length=1, max_length=MAX_PREFIX_CHARS, description="what has been typed")
+        ],
+        k: Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS, description="suggestions wanted")] = 8,
+    ) -> dict:
+        """Completions of a typed prefix from the index's headlines, most frequent first."""
+        started = time.perf_counter()
+        found = live.get().suggest(q, k)
+        took = round((time.perf_counter() - started) * 1000, 2)
+        return {"query": q, "took_ms": took, "suggestions": found}
+
+    @app.get("/articles/{article_id:path}/related", tags=["articles"])
+    def related(
+        article_id: str,
+        k: Annotated[int, Query(ge=1, le=MAX_RELATED, description="related articles wanted")] = 5,
+    ) -> dict:
+        """Articles close to this one (its re-reports by other outlets folded into `same_story`)."""
+        started = time.perf_counter()
+        found = live.get().related(article_id, k)
+        if found is None:
+            raise HTTPException(404, f"no article with id {article_id!r}")
+        return {"took_ms": round((time.perf_counter() - started) * 1000, 2), **found.to_dict()}
 
     @app.get("/articles/{article_id:path}", tags=["articles"])
     def article(article_id: str) -> dict:

@@ -361,17 +361,111 @@ def cmd_search(args: argparse.Namespace) -> int:
     with Index(Path(args.index), _search_model(args)) as index:
         if args.question is None:
             return _search_batch(index, args)
-        if args.group:
-            results = _search_groups(index, args)
-        else:
-            results = index.search(args.question, args.k, args.mode)
+        answer = _answer(index, args)
         if args.json:
-            payload = {"query": args.question, "mode": args.mode, "results": [r.to_dict() for r in results]}
+            payload = {"query": args.question, "mode": args.mode, "sort": args.sort, "total": answer.total}
+            payload["results"] = [r.to_dict() for r in answer.results]
+            if answer.facets is not None:
+                from dalil.api.requests import facet_lists
+
+                payload["facets"] = facet_lists(answer.facets)
             print(json.dumps(payload, ensure_ascii=False))
-        elif args.group:
-            _print_groups(args.question, results)
+            return EXIT_OK
+        _print_syntax(answer.parsed)
+        if args.sort == "newest":
+            print(f"newest first among the matching results{_undated_note(answer.undated)}")
+        if args.group:
+            _print_groups(args.question, answer.results)
         else:
-            _print_readable(args.question, results)
+            _print_readable(args.question, answer.results)
+        if answer.facets is not None:
+            _print_facets(answer.facets)
+    return EXIT_OK
+
+
+def _answer(index, args: argparse.Namespace):
+    """One question through the engine's full answer (grouping, date order, facets: the CLI's own
+    view; the Python API's `Index.search` gives passages)."""
+    from dalil.api.errors import translated
+    from dalil.search.engine import SearchOptions
+
+    options = SearchOptions(
+        k=args.k,
+        mode=args.mode,
+        group=args.group,
+        collapse=not args.no_collapse,
+        sort=args.sort,
+        recency=args.recency,
+        facets=args.facets,
+    )
+    with translated():
+        return index._searcher().answer(args.question, options)
+
+
+def _undated_note(undated: int) -> str:
+    return f"; {_count(undated, 'undated result')} listed last" if undated else ""
+
+
+def _print_syntax(parsed) -> None:
+    """What the query syntax made of the question, when it had any."""
+    if parsed.narrows:
+        parts = [f'phrase "{p}"' for p in parsed.shown_phrases] + [
+            f"without {w}" for w in parsed.shown_excluded
+        ]
+        print(f"searching: {parsed.text} · {' · '.join(parts)}")
+
+
+def _print_facets(facets: dict) -> None:
+    from dalil.api.requests import facet_lists
+
+    for name, entries in facet_lists(facets).items():
+        shown = ", ".join(f"{e['value']} ({e['count']})" for e in entries[:FACET_LINES]) or "none"
+        more = f", … {len(entries) - FACET_LINES} more" if len(entries) > FACET_LINES else ""
+        print(f"{name}: {shown}{more}")
+
+
+FACET_LINES = 12
+
+
+def cmd_related(args: argparse.Namespace) -> int:
+    from dalil.api.errors import translated
+    from dalil.api.python import Index
+
+    with Index(Path(args.index), _search_model(args)) as index, translated():
+        found = index._searcher().related(args.article_id, args.k)
+    if found is None:
+        raise CliError(f"no article with id {args.article_id!r} in {args.index}")
+    if args.json:
+        print(json.dumps(found.to_dict(), ensure_ascii=False))
+        return EXIT_OK
+    print(f"{_count(len(found.related), 'related article')} for: {found.title} ({found.article_id})\n")
+    for dup in found.same_story:
+        where = " · ".join(x for x in (dup["article_id"], dup["source"], dup["date"]) if x)
+        print(f"   = same story: {dup['title']} ({where})")
+    for group in found.related:
+        meta = " · ".join(x for x in (group.article_id, group.source, group.date) if x)
+        print(f"{group.rank:>2}. [{group.score:.3f}] {group.title}\n    {meta}")
+    return EXIT_OK
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from dalil.api.errors import translated
+    from dalil.indexer.store.reader import IndexReader
+    from dalil.search.engine import Searcher
+
+    if not args.prefix.strip():
+        raise UsageError("the prefix is empty")
+    with translated():
+        reader = IndexReader.open(Path(args.index))
+        try:  # headlines only: no encoder is loaded
+            found = Searcher.suggest_from(reader, args.prefix, args.k)
+        finally:
+            reader.close()
+    if args.json:
+        print(json.dumps({"query": args.prefix, "suggestions": found}, ensure_ascii=False))
+    else:
+        for entry in found:
+            print(f"{entry['text']}\t{entry['count']}")
     return EXIT_OK
 
 
@@ -776,8 +870,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-collapse", action="store_true", help="with --group: keep near-duplicate stories apart"
     )
+    p.add_argument(
+        "--sort",
+        choices=["relevance", "newest"],
+        default="relevance",
+        help="newest: the matching results (holding at least half the question's words) by date",
+    )
+    p.add_argument(
+        "--recency",
+        type=_positive_float,
+        default=None,
+        metavar="DAYS",
+        help="prefer recent stories: a half-life in days (relevance ×0.75 at that age, ×0.5 at most)",
+    )
+    p.add_argument("--facets", action="store_true", help="article counts by source, category and month")
     _add_model_options(p, None, indexing=False)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("related", help="articles related to one article")
+    p.add_argument("article_id", metavar="ID")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("-k", type=_k, default=5, help="related articles wanted (default 5, at most 50)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=cmd_related, model=None, queries=None)
+
+    p = sub.add_parser("suggest", help="complete a typed prefix from the index's headlines")
+    p.add_argument("prefix")
+    p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
+    p.add_argument("-k", type=_k, default=8, help="suggestions wanted (default 8, at most 20)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser("eval", help="measure relevance on labelled question sets")
     p.add_argument(

@@ -23,6 +23,14 @@ from pydantic import ValidationError
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 log = logging.getLogger("dalil.pages")
 PAGE_SIZE = 10
+RELATED_ON_PAGE = 5
+RECENT_HALF_LIFE_DAYS = 30.0
+SORT_CHOICES = [
+    ("relevance", "الأكثر صلة · most relevant"),
+    ("newest", "الأحدث · newest"),
+    ("recent", "صلة مع الحداثة · relevant, recent first"),
+]
+FEED_FIELDS = ("q", "mode", "source", "category", "lang", "date_from", "date_to")
 
 
 def _direction(text: str) -> tuple[str, str]:
@@ -46,13 +54,18 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
             "error": None,
             "prev_url": None,
             "next_url": None,
+            "facet_links": {},
+            "feed_url": None,
+            "sorts": SORT_CHOICES,
         }
         status = 200
         if q.strip():
             try:
-                req = SearchRequest(**{**params, "k": PAGE_SIZE, "group": True})
+                req = SearchRequest(**_search_fields(params))
                 context["result"] = run_search(searcher, req)
                 context.update(_paging(params, req.offset, context["result"]))
+                context["facet_links"] = _facet_links(params, context["result"]["facets"])
+                context["feed_url"] = _feed_url(params)
             except ValidationError as exc:
                 status = 422
                 context["error"] = "; ".join(e["msg"] for e in exc.errors())
@@ -71,8 +84,60 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
         if article is None:
             context = {"q": q, "dir": "rtl", "lang": "ar", "article_id": article_id}
             return templates.TemplateResponse(request, "missing.html", context, status_code=404)
-        context = {"article": article, "marked": p, "q": q, "dir": "rtl", "lang": article.get("lang") or "ar"}
+        try:
+            related = live.get().related(article_id, RELATED_ON_PAGE)
+        except Exception:  # the article itself must still be shown
+            log.exception("related articles failed for %r", article_id)
+            related = None
+        context = {
+            "article": article,
+            "marked": p,
+            "q": q,
+            "dir": "rtl",
+            "lang": article.get("lang") or "ar",
+            "related": related,
+        }
         return templates.TemplateResponse(request, "article.html", context)
+
+
+def _search_fields(params: dict) -> dict:
+    """The page's parameters as a search request: grouped, with facets; the sort menu's "recent"
+    is relevance with a 30-day recency half-life."""
+    fields = {k: v for k, v in params.items() if k != "sort"}
+    sort = params.get("sort", "relevance")
+    if sort == "recent":
+        fields["recency"] = RECENT_HALF_LIFE_DAYS
+    else:  # relevance, newest, or something else that the request's own check refuses
+        fields["sort"] = sort
+    return {**fields, "k": PAGE_SIZE, "group": True, "facets": True}
+
+
+def _facet_links(params: dict, facets: dict) -> dict[str, list[dict]]:
+    """Each facet entry with the page URL that filters to it (or, when it is the filter in force,
+    the URL that lifts it). Paging restarts at the first page."""
+    base = {k: v for k, v in params.items() if k != "offset"}
+    out: dict[str, list[dict]] = {}
+    for name, entries in facets.items():
+        links = []
+        for entry in entries:
+            if name == "month":
+                span = {"date_from": entry.get("date_from", ""), "date_to": entry.get("date_to", "")}
+                chosen = all(base.get(key) == value for key, value in span.items())
+                narrowed = {**base, **span}
+                lifted = {k: v for k, v in base.items() if k not in span}
+            else:
+                chosen = base.get(name) == entry["value"]
+                narrowed = {**base, name: entry["value"]}
+                lifted = {k: v for k, v in base.items() if k != name}
+            target = lifted if chosen else narrowed
+            links.append({**entry, "chosen": chosen, "url": "/?" + urllib.parse.urlencode(target)})
+        out[name] = links
+    return out
+
+
+def _feed_url(params: dict) -> str:
+    kept = {k: v for k, v in params.items() if k in FEED_FIELDS}
+    return "/search.atom?" + urllib.parse.urlencode(kept)
 
 
 def _paging(params: dict, offset: int, result: dict) -> dict:

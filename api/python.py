@@ -216,10 +216,14 @@ class Index:
         lang: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
+        sort: str = "relevance",
+        recency: float | None = None,
     ) -> list[Hit]:
         """The `k` best passages for an Arabic or English question (`mode`: hybrid, dense, lexical),
-        after skipping `offset`; filters keep only matching articles (dates inclusive, YYYY-MM-DD)."""
-        from dalil.search.engine import Filters
+        after skipping `offset`; filters keep only matching articles (dates inclusive, YYYY-MM-DD).
+        The question may hold "exact phrases" and -excluded words. `sort="newest"`: the matching
+        passages by date; `recency`: a half-life in days that favours recent stories."""
+        from dalil.search.engine import Filters, SearchOptions
 
         filters = Filters(
             source=source,
@@ -229,7 +233,8 @@ class Index:
             date_to=_iso_date(date_to, "date_to"),
         )
         with translated():
-            return self._searcher().search(question, k, mode, filters, offset)
+            options = SearchOptions(k, mode, filters, offset, sort=sort, recency=recency)
+            return self._searcher().answer(question, options).results
 
     def add(self, articles: str | Path | Iterable[ArticleLike], *, wait: float = 30.0) -> WriteResult:
         """Add or update articles by id, as one commit: dicts with the JSONL fields, or a corpus path.

@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher
+from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher, SearchOptions
+from dalil.search.ordering import MAX_HALF_LIFE_DAYS
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_HTTP_K = 100
@@ -45,6 +46,19 @@ class SearchRequest(BaseModel):
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="skip this many results (paging)")
     group: bool = Field(False, description="one result per article, best passage first")
     collapse: bool = Field(True, description="with group: fold re-reports of one story together")
+    sort: Literal["relevance", "newest"] = Field(
+        "relevance",
+        description="relevance, or newest: the matching results (those holding at least half the "
+        "question's words) by date, undated last",
+    )
+    recency: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_HALF_LIFE_DAYS,
+        description="prefer recent stories: a half-life in days (a story this much older than the "
+        "index's newest keeps 3/4 of its relevance score, a very old or undated one 1/2)",
+    )
+    facets: bool = Field(False, description="article counts by source, category and month over the matches")
 
     @field_validator("k", "offset", mode="before")
     @classmethod
@@ -66,6 +80,19 @@ class SearchRequest(BaseModel):
             raise ValueError("date_from is after date_to")
         return self
 
+    def options(self) -> SearchOptions:
+        return SearchOptions(
+            k=self.k,
+            mode=self.mode,
+            filters=self.filters(),
+            offset=self.offset,
+            group=self.group,
+            collapse=self.collapse,
+            sort=self.sort,
+            recency=self.recency,
+            facets=self.facets,
+        )
+
     def filters(self) -> Filters:
         return Filters(
             source=self.source,
@@ -74,6 +101,27 @@ class SearchRequest(BaseModel):
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
         )
+
+
+class FeedRequest(BaseModel):
+    """A search to follow as an Atom feed: the question and filters (answered newest first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
+    k: int = Field(20, ge=1, le=MAX_HTTP_K, description="entries in the feed")
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    source: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=200)
+    lang: str | None = Field(None, max_length=20)
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    _not_blank = field_validator("q")(SearchRequest._not_blank.__func__)  # type: ignore[attr-defined]
+    _dates_in_order = model_validator(mode="after")(SearchRequest._dates_in_order)
+
+    def search(self) -> SearchRequest:
+        return SearchRequest(**self.model_dump(), group=True, sort="newest")
 
 
 class BatchRequest(BaseModel):
@@ -91,27 +139,57 @@ class BatchRequest(BaseModel):
 
 
 def run_search(searcher: Searcher, req: SearchRequest) -> dict:
-    """One search as the API answers it (shared by GET, POST, batch and the page)."""
+    """One search as the API answers it (shared by GET, POST, batch, the page and the Atom feed)."""
     started = time.perf_counter()
-    if req.group:
-        groups = searcher.search_articles(req.q, req.offset + req.k, req.mode, req.collapse, req.filters())
-        results = [g.to_dict() for g in groups[req.offset :]]
-        total, exhaustive = len(groups), len(groups) < req.offset + req.k
-    else:
-        page = searcher.search_pages([req.q], req.k, req.mode, req.filters(), req.offset)[0]
-        results = [h.to_dict() for h in page.hits]
-        total, exhaustive = page.total, page.exhaustive
-    return {
+    answer = searcher.answer(req.q, req.options())
+    out = {
         "query": req.q,
         "mode": req.mode,
         "k": req.k,
         "offset": req.offset,
         "group": req.group,
+        "sort": req.sort,
+        "recency": req.recency,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
-        "total": total,
-        "total_is_estimate": not exhaustive,
-        "results": results,
+        "total": answer.total,
+        "total_is_estimate": not answer.exhaustive,
+        "results": [r.to_dict() for r in answer.results],
     }
+    if answer.parsed.narrows:  # what the query syntax made of the question
+        out["syntax"] = {
+            "question": answer.parsed.text,
+            "phrases": list(answer.parsed.shown_phrases),
+            "excluded": list(answer.parsed.shown_excluded),
+        }
+    if req.sort == "newest":
+        out["undated"] = answer.undated
+    if answer.facets is not None:
+        out["facets"] = facet_lists(answer.facets)
+    return out
+
+
+def facet_lists(facets: dict[str, dict[str, int]]) -> dict[str, list[dict]]:
+    """Facet counts as the API gives them: sources and categories by count (then name), months
+    newest first, each month with the date range that filters to it."""
+    out: dict[str, list[dict]] = {}
+    for name, counts in facets.items():
+        if name == "month":
+            out[name] = [
+                {"value": m, "count": c, **_month_range(m)} for m, c in sorted(counts.items(), reverse=True)
+            ]
+        else:
+            ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            out[name] = [{"value": v, "count": c} for v, c in ordered]
+    return out
+
+
+def _month_range(month: str) -> dict[str, str]:
+    try:
+        first = dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        return {}
+    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return {"date_from": first.isoformat(), "date_to": (following - dt.timedelta(days=1)).isoformat()}
 
 
 def field_problems(errors: Sequence[dict], body: object = None) -> list[dict]:

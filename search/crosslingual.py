@@ -27,15 +27,19 @@ class CrossLingualTerms:
 
     def arabic_terms(self, question: str) -> frozenset[str]:
         """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
+        return frozenset(w for words in self.arabic_terms_by_word(question).values() for w in words)
+
+    def arabic_terms_by_word(self, question: str) -> dict[str, frozenset[str]]:
+        """For each Latin content word of the question (normalised), its aligned Arabic words."""
         if self.vocabulary is None or not len(self.vocabulary.words):
-            return frozenset()
+            return {}
         words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]
         if not words:
-            return frozenset()
+            return {}
         vectors = self._words.get_many(list(words))  # new words embedded in one batch, not one by one
-        found: set[str] = set()
-        for ids, scores in self.vocabulary.nearest(vectors, CANDIDATES):
+        found: dict[str, frozenset[str]] = {}
+        for word, (ids, scores) in zip(words, self.vocabulary.nearest(vectors, CANDIDATES), strict=True):
             if len(scores) and scores[0] >= MIN_SIMILARITY:
                 keep = ids[scores >= max(MIN_SIMILARITY, float(scores[0]) - MARGIN)]
-                found.update(self.vocabulary.words[i] for i in keep)
-        return frozenset(found)
+                found[word] = frozenset(self.vocabulary.words[i] for i in keep)
+        return found

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +20,12 @@ from dalil.search.cache import EmbeddingCache
 from dalil.search.crosslingual import CrossLingualTerms
 from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from dalil.search.grouping import ArticleResult, collapse_duplicates, group_by_article
-from dalil.search.highlight import highlight
+from dalil.search.highlight import highlight, match_groups
 from dalil.search.lexical import distinctive, lexical_search
+from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
+from dalil.search.related import MAX_RELATED, Related, related_articles
+from dalil.search.suggest import Suggester
+from dalil.search.syntax import ParsedQuery, parse_query
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
@@ -28,6 +34,8 @@ MODES = ("hybrid", "dense", "lexical")
 _CHANNELS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dalil-lexical")
 QUERY_CACHE_SIZE = 4096  # query embeddings kept (1.5 KiB each)
 CANDIDATES = 100  # per channel, before fusion
+MAX_SUGGESTIONS = 20
+SUGGEST_REFRESH_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,18 @@ class Filters:
     date_from: str | None = None  # YYYY-MM-DD, inclusive
     date_to: str | None = None
     lang: str | None = None
+    phrases: tuple[str, ...] = ()  # from the query syntax (search/syntax.py): light stems per phrase
+    excluded: tuple[str, ...] = ()  # light stems whose articles are left out
 
-    def as_dict(self) -> dict[str, str | None]:
+    def as_dict(self) -> dict[str, object]:
         """The filters as data, for the store to turn into its own query."""
         return asdict(self)
+
+    def narrowed(self, parsed: ParsedQuery) -> Filters:
+        """These filters and a typed query's phrases and exclusions."""
+        if not parsed.narrows:
+            return self
+        return replace(self, phrases=self.phrases + parsed.phrases, excluded=self.excluded + parsed.excluded)
 
 
 NO_FILTERS = Filters()
@@ -79,6 +95,31 @@ class Hit:
         out = asdict(self)
         out["highlights"] = [list(h) for h in self.highlights]
         return out
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to answer a question beyond ranking passages: paging, grouping, date order, facets."""
+
+    k: int = 10
+    mode: str = "hybrid"
+    filters: Filters = field(default_factory=Filters)
+    offset: int = 0
+    group: bool = False  # one result per article
+    collapse: bool = True  # with group: re-reports of one story folded together
+    sort: str = "relevance"  # or "newest": matching results by date (search/ordering.py)
+    recency: float | None = None  # half-life in days of a preference for recent stories
+    facets: bool = False  # article counts by source, category and month over the matches
+
+
+@dataclass
+class Answer:
+    results: list  # Hit, or ArticleResult with `group`
+    total: int  # results there are to page through (capped by retrieval depth)
+    exhaustive: bool  # True when `total` is exact
+    parsed: ParsedQuery
+    facets: dict[str, dict[str, int]] | None = None
+    undated: int = 0  # with sort="newest": matching results with no date, listed last
 
 
 @dataclass
@@ -118,6 +159,13 @@ def validate_query(query: object, k: object) -> tuple[str, int]:
     return text, k
 
 
+def _check_suggest(prefix: object, k: object) -> None:
+    if not isinstance(prefix, str):
+        raise QueryError("the prefix must be a string")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SUGGESTIONS:
+        raise QueryError(f"k must be a whole number from 1 to {MAX_SUGGESTIONS}")
+
+
 class Searcher:
     """An open index and a warm query encoder; cheap to call many times."""
 
@@ -134,6 +182,8 @@ class Searcher:
         self.overlap_channels = True
         vocabulary = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
         self.translations = CrossLingualTerms(vocabulary, encoder)
+        self._suggest_lock = threading.Lock()
+        self._suggestions: tuple[int, float, Suggester] | None = None  # (generation, checked at, table)
 
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:
@@ -183,21 +233,39 @@ class Searcher:
         if snap is None:
             with self.index.snapshot() as own:
                 return self.search_pages(cleaned, k, mode, filters, offset, own)
-        rankings = self.rank(cleaned, mode, offset + k, filters, cut=False, snap=snap)
+        parsed = [parse_query(q) for q in cleaned]
+        rankings = self._rank_parsed(parsed, mode, offset + k, filters, snap)
         pages = [ranking[offset : offset + k] for ranking in rankings]
         rows = snap.passages({pid for page in pages for pid, _ in page})
-        live = snap.live_passages
-        # Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
-        # that depth, every match was seen and `total` is exact.
-        depth = min(max(offset + k, CANDIDATES), live)
         return [
             ResultPage(
-                self._hits(page, rows, q, offset),
+                self._hits(page, rows, p.text, offset),
                 total=len(ranking),
-                exhaustive=len(ranking) < depth or depth == live,
+                exhaustive=self._all_seen(ranking, snap, offset + k),
             )
-            for page, ranking, q in zip(pages, rankings, cleaned, strict=True)
+            for page, ranking, p in zip(pages, rankings, parsed, strict=True)
         ]
+
+    @staticmethod
+    def _all_seen(ranking: list, snap: Snapshot, wanted: int) -> bool:
+        """Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
+        that depth, every match was seen and a count of them is exact."""
+        depth = min(max(wanted, CANDIDATES), snap.live_passages)
+        return len(ranking) < depth or depth == snap.live_passages
+
+    def _rank_parsed(
+        self, parsed: Sequence[ParsedQuery], mode: str, k: int, filters: Filters, snap: Snapshot
+    ) -> list[list[tuple[int, float]]]:
+        """Uncut rankings of parsed questions; those with the same narrowed filters ranked together."""
+        out: list[list[tuple[int, float]]] = [[] for _ in parsed]
+        together: dict[Filters, list[int]] = {}
+        for i, p in enumerate(parsed):
+            together.setdefault(filters.narrowed(p), []).append(i)
+        for narrowed, which in together.items():
+            rankings = self.rank([parsed[i].text for i in which], mode, k, narrowed, cut=False, snap=snap)
+            for i, ranking in zip(which, rankings, strict=True):
+                out[i] = ranking
+        return out
 
     def search_articles(
         self,
@@ -208,14 +276,105 @@ class Searcher:
         filters: Filters = NO_FILTERS,
     ) -> list[ArticleResult]:
         """Up to k articles, each with its best passage first; near-duplicate stories folded together."""
-        validate_query(query, k)
-        depth = min(MAX_K, max(CANDIDATES, 5 * k))  # enough passages to fill k distinct articles
-        with self.index.snapshot() as snap:  # passages and their comparison from one commit
-            (page,) = self.search_pages([query], depth, mode, filters, 0, snap)
-            groups = group_by_article(page.hits)
-            if collapse:
-                groups = collapse_duplicates(groups[: 2 * k], snap)
-        return groups[:k]
+        options = SearchOptions(k=k, mode=mode, filters=filters, group=True, collapse=collapse)
+        return self.answer(query, options).results
+
+    def answer(self, query: str, options: SearchOptions = SearchOptions()) -> Answer:
+        """A question answered as the API and the page answer it: passages or articles, by relevance
+        (optionally with recency) or newest first, with facets, from one commit of the index."""
+        mode = validate_mode(options.mode)
+        text, k = validate_query(query, options.k)
+        offset = options.offset
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
+            raise QueryError(f"offset must be a whole number from 0 to {MAX_K - k} (1000 - k)")
+        if options.sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}")
+        recency = options.recency
+        number = isinstance(recency, (int, float)) and not isinstance(recency, bool)
+        if recency is not None and not (number and 0 < recency <= MAX_HALF_LIFE_DAYS):
+            raise QueryError(f"recency must be a half-life in days, above 0 and at most {MAX_HALF_LIFE_DAYS}")
+        parsed = parse_query(text)
+        with self.index.snapshot() as snap:
+            if not (options.group or options.sort != "relevance" or options.recency or options.facets):
+                ranking = self._rank_parsed([parsed], mode, offset + k, options.filters, snap)[0]
+                rows = snap.passages(pid for pid, _ in ranking[offset : offset + k])
+                hits = self._hits(ranking[offset : offset + k], rows, parsed.text, offset)
+                return Answer(hits, len(ranking), self._all_seen(ranking, snap, offset + k), parsed)
+            return self._answer_from_candidates(parsed, options, snap)
+
+    def _answer_from_candidates(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
+        """Grouping, date order and facets look at every candidate, not just one page of them."""
+        wanted = options.offset + options.k
+        depth = min(MAX_K, max(CANDIDATES, 5 * wanted))  # enough passages to fill k distinct articles
+        ranking = self._rank_parsed([parsed], options.mode, depth, options.filters, snap)[0]
+        exhaustive = self._all_seen(ranking, snap, depth)
+        rows = snap.passages(pid for pid, _ in ranking)
+        if options.recency:
+            dates = {pid: row.date for pid, row in rows.items()}
+            ranking = with_recency(ranking, dates, snap.newest_date(), options.recency)
+        translations = self._translations(parsed.text) if ranking else {}
+        facets, undated = None, 0
+        if options.sort == "newest" or options.facets:
+            words = match_groups(parsed.text, translations)
+            matching = snap.matching_passages((pid for pid, _ in ranking), words, matches_needed(len(words)))
+            facets = snap.facet_counts(matching) if options.facets else None
+            if options.sort == "newest":
+                ranking = [item for item in ranking if item[0] in matching and item[0] in rows]
+        if options.group:
+            groups = group_by_article(self._hits(ranking, rows, parsed.text, 0, translations))
+            if options.sort == "newest":
+                groups = newest_first(groups, lambda g: g.date)
+            if options.collapse:  # the first 2·(offset + k) are compared: enough to fill the page
+                looked, rest = groups[: 2 * wanted], groups[2 * wanted :]
+                groups = collapse_duplicates(looked, snap) + rest
+                exhaustive = exhaustive and not rest
+            results: list = groups[options.offset : wanted]
+            total = len(groups)
+            undated = sum(1 for g in groups if not g.date) if options.sort == "newest" else 0
+        else:
+            if options.sort == "newest":
+                ranking = newest_first(ranking, lambda item: rows[item[0]].date)
+                undated = sum(1 for pid, _ in ranking if not rows[pid].date)
+            page = ranking[options.offset : wanted]
+            results = self._hits(page, rows, parsed.text, options.offset, translations)
+            total = len(ranking)
+        return Answer(results, total, exhaustive, parsed, facets, undated)
+
+    def related(self, article_id: str, k: int = 5) -> Related | None:
+        """Up to k articles close to this one, its re-reports apart (search/related.py); None when
+        there is no such article."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RELATED:
+            raise QueryError(f"k must be a whole number from 1 to {MAX_RELATED}")
+        with self.index.snapshot() as snap:
+            return related_articles(snap, article_id, k, lambda ranking, rows: self._hits(ranking, rows, ""))
+
+    def suggest(self, prefix: str, k: int = 8) -> list[dict]:
+        """Completions of a typed prefix from the index's headlines (search/suggest.py)."""
+        _check_suggest(prefix, k)
+        return self._suggester().complete(_visible(prefix), k)
+
+    @staticmethod
+    def suggest_from(index: IndexReader, prefix: str, k: int = 8) -> list[dict]:
+        """Suggestions from an index opened without an encoder (the CLI: headlines need none)."""
+        _check_suggest(prefix, k)
+        with index.snapshot() as snap:
+            return Suggester(snap.titles()).complete(_visible(prefix), k)
+
+    def _suggester(self) -> Suggester:
+        """The headline table of a recent commit: built on first use, and again when the index has
+        changed, at most once a SUGGEST_REFRESH_S (a busy live index commits every few seconds;
+        a headline is offered at most that long after its article is added)."""
+        with self._suggest_lock:
+            built = self._suggestions
+            stale = built is None or time.monotonic() - built[1] > SUGGEST_REFRESH_S
+            if stale:
+                with self.index.snapshot() as snap:
+                    if built is None or built[0] != snap.generation:
+                        built = (snap.generation, time.monotonic(), Suggester(snap.titles()))
+                    else:
+                        built = (built[0], time.monotonic(), built[2])
+                self._suggestions = built
+            return built[2]
 
     def rank(
         self,
@@ -280,7 +439,7 @@ class Searcher:
         self,
         queries: Sequence[str],
         depth: int,
-        filters: Mapping[str, str | None] | None = None,
+        filters: Mapping[str, object] | None = None,
         snap: Snapshot | None = None,
     ) -> list[list[tuple[int, float]]]:
         if snap is None:
@@ -293,10 +452,20 @@ class Searcher:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _hits(self, ranking: list[tuple[int, float]], rows: dict, query: str, offset: int = 0) -> list[Hit]:
-        translations = (
-            self.translations.arabic_terms(query) if ranking and script_of(query) != "ar" else frozenset()
-        )
+    def _translations(self, query: str) -> dict[str, frozenset[str]]:
+        """Arabic words for each of a non-Arabic question's words (for highlighting and matching)."""
+        return self.translations.arabic_terms_by_word(query) if script_of(query) != "ar" else {}
+
+    def _hits(
+        self,
+        ranking: list[tuple[int, float]],
+        rows: dict,
+        query: str,
+        offset: int = 0,
+        translations: dict[str, frozenset[str]] | None = None,
+    ) -> list[Hit]:
+        if translations is None:
+            translations = self._translations(query) if ranking else {}
         hits: list[Hit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))

@@ -10,11 +10,12 @@ question, the Arabic translations of its words (search/crosslingual.py) are matc
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dalil.indexer.analysis.arabic import is_arabic_term, stem, tokens
 from dalil.indexer.analysis.splitting import sentence_spans
-from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.analysis.terms import QueryTerms, query_terms
 
 SNIPPET_CHARS = 260
 _MIN_STEM_MATCH = 3  # shorter stems match too many unrelated words
@@ -28,13 +29,30 @@ class Highlight:
     snippet_end: int = 0
 
 
+def match_groups(question: str, translations: Mapping[str, frozenset[str]] | None = None) -> list[QueryTerms]:
+    """One group of forms per content word of the question: the word (normalised, and its light stem
+    when that has three letters or more) and, for a Latin word, the Arabic words aligned with it
+    (search/crosslingual.py). A passage word matches the question when it is in one of the groups."""
+    translations = translations or {}
+    terms = query_terms(question)
+    groups = []
+    for word in terms.exact:
+        forms = (word, *sorted(translations.get(word, ())))
+        stems = dict.fromkeys(stem(f) for f in forms if is_arabic_term(f) and len(stem(f)) >= _MIN_STEM_MATCH)
+        groups.append(QueryTerms(forms, tuple(stems)))
+    return groups
+
+
+def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:
+    """All the forms of the groups: (normalised words, light stems)."""
+    return {w for g in groups for w in g.exact}, {s for g in groups for s in g.stems}
+
+
 def match_offsets(
-    text: str, question: str, translations: frozenset[str] = frozenset()
+    text: str, question: str, translations: Mapping[str, frozenset[str]] | None = None
 ) -> list[tuple[int, int]]:
     """Offsets of the passage words that match the question's words, or their Arabic translations."""
-    terms = query_terms(question)
-    exact = set(terms.exact) | translations
-    stems = {s for s in (*terms.stems, *(stem(t) for t in translations)) if len(s) >= _MIN_STEM_MATCH}
+    exact, stems = match_terms(match_groups(question, translations))
     return [
         (t.start, t.end)
         for t in tokens(text)
@@ -43,7 +61,10 @@ def match_offsets(
 
 
 def highlight(
-    text: str, question: str, max_chars: int = SNIPPET_CHARS, translations: frozenset[str] = frozenset()
+    text: str,
+    question: str,
+    max_chars: int = SNIPPET_CHARS,
+    translations: Mapping[str, frozenset[str]] | None = None,
 ) -> Highlight:
     offsets = match_offsets(text, question, translations)
     start, end = _snippet_window(text, offsets, max_chars)

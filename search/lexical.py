@@ -22,7 +22,7 @@ def lexical_search(
     n: int,
     exact_weight: float = EXACT_WEIGHT,
     stem_weight: float = STEM_WEIGHT,
-    filters: Mapping[str, str | None] | None = None,
+    filters: Mapping[str, object] | None = None,
 ) -> list[tuple[int, float]]:
     """Top-n (passage id, BM25 score) for the terms; higher is better. Filters apply before the cut.
 

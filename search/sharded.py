@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from dalil.indexer.analysis.terms import QueryTerms
 from dalil.indexer.store.bm25 import LexicalStats
-from dalil.indexer.store.reader import IndexReader, PassageRow
+from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow
 from dalil.indexer.store.sharding import global_id, local_id, shard_of
 
 
@@ -69,7 +69,7 @@ class ShardSearcher:
         }
 
     def dense(
-        self, vectors: np.ndarray, k: int, filters: Mapping[str, str | None]
+        self, vectors: np.ndarray, k: int, filters: Mapping[str, object]
     ) -> tuple[np.ndarray, np.ndarray]:
         with self.reader.snapshot() as snap:
             scores, ids = snap.dense_search(vectors, k, filters)
@@ -85,7 +85,7 @@ class ShardSearcher:
         terms: QueryTerms,
         n: int,
         weights: tuple[float, float],
-        filters: Mapping[str, str | None],
+        filters: Mapping[str, object],
         stats: LexicalStats | None,
     ) -> list[tuple[int, float]]:
         with self.reader.snapshot() as snap:
@@ -126,6 +126,18 @@ class ShardSearcher:
 
     def facet_values(self, column: str) -> list[str]:
         return self.reader.facet_values(column)
+
+    def matching_passages(self, ids: list[int], groups: list[QueryTerms], needed: int) -> list[int]:
+        with self.reader.snapshot() as snap:
+            return self._global(snap.matching_passages(self._local(ids), groups, needed))
+
+    def facet_counts(self, ids: list[int]) -> dict[str, dict[str, int]]:
+        with self.reader.snapshot() as snap:
+            return snap.facet_counts(self._local(ids))
+
+    def newest_date(self) -> str | None:
+        with self.reader.snapshot() as snap:
+            return snap.newest_date()
 
     def close(self) -> None:
         self.reader.close()
@@ -191,7 +203,7 @@ class ShardedSnapshot:
         return self._live
 
     def dense_search(
-        self, vectors: np.ndarray, k: int, filters: Mapping[str, str | None]
+        self, vectors: np.ndarray, k: int, filters: Mapping[str, object]
     ) -> tuple[np.ndarray, np.ndarray]:
         parts = self._shards.all("dense", vectors, k, dict(filters))
         scores = np.concatenate([s for s, _ in parts], axis=1)
@@ -205,7 +217,7 @@ class ShardedSnapshot:
         terms: QueryTerms,
         n: int,
         weights: tuple[float, float],
-        filters: Mapping[str, str | None],
+        filters: Mapping[str, object],
         stats: LexicalStats | None = None,
     ) -> list[tuple[int, float]]:
         """The collection's top n: every shard scores with the summed statistics of all of them."""
@@ -236,6 +248,25 @@ class ShardedSnapshot:
 
     def article(self, article_id: str) -> dict | None:
         return self._shards.one(shard_of(article_id, self._shards.shards), "article", article_id)
+
+    def matching_passages(self, ids: Iterable[int], groups: list[QueryTerms], needed: int) -> set[int]:
+        wanted = self._shards.by_passage(ids)
+        parts = self._shards.each("matching_passages", {k: (v, groups, needed) for k, v in wanted.items()})
+        return {pid for part in parts for pid in part}
+
+    def facet_counts(self, ids: Iterable[int]) -> dict[str, dict[str, int]]:
+        """Each shard counts its own articles (an article lives on one shard): the sums are exact."""
+        wanted = self._shards.by_passage(ids)
+        total: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+        for part in self._shards.each("facet_counts", {k: (v,) for k, v in wanted.items()}):
+            for facet, counts in part.items():
+                into = total.setdefault(facet, {})
+                for value, count in counts.items():
+                    into[value] = into.get(value, 0) + count
+        return total
+
+    def newest_date(self) -> str | None:
+        return max((d for d in self._shards.all("newest_date") if d), default=None)
 
     def article_texts(self, article_ids: list[str]) -> dict[str, str]:
         wanted = self._shards.by_article(article_ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import socket
 from pathlib import Path
@@ -15,6 +17,9 @@ SHARED = REPO.parent / "shared"
 TECH_NEWS = SHARED / "corpus" / "arabic-tech-news.jsonl"
 EVAL_DIR = SHARED / "eval"
 DATA = Path(__file__).resolve().parent / "data"
+# One story reported by two outlets three days apart (real articles of the tech corpus).
+TWITTER_PAIR = ("ant-multisource:AL-technology-323-20180707", "ant-multisource:BB-technology-308-20180710")
+NEWS_UNDATED = "undated-copy"
 
 
 def shared_file(path: Path) -> Path:
@@ -57,3 +62,21 @@ def searcher(seed_index, encoder):
     s = Searcher(IndexReader.open(seed_index), encoder)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory, encoder) -> Path:
+    """Real news for the news-reader features: the first 40 articles of the tech corpus (six
+    sources, 2015-2018), the Twitter story from two outlets, and one more article with its date
+    taken away (as `NEWS_UNDATED`)."""
+    from dalil.indexer.build import build_index
+
+    with shared_file(TECH_NEWS).open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in itertools.islice(fh, 200)]
+    chosen = rows[:40] + [r for r in rows if r["id"] in TWITTER_PAIR]
+    chosen.append({**rows[40], "id": NEWS_UNDATED, "date": None})
+    corpus = tmp_path_factory.mktemp("news") / "news.jsonl"
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chosen), encoding="utf-8")
+    out = corpus.parent / "index"
+    build_index(corpus, out, encoder, progress=False)
+    return out

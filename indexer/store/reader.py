@@ -31,6 +31,8 @@ from dalil.indexer.store.vectors import Segment, VectorView, read_segment
 _VIEWS_KEPT = 3  # views of recent commits, for queries whose snapshot began before the newest one
 _SNAPSHOT_TRIES = 3
 FILTER_COLUMNS = ("source", "category", "lang")
+# What a facet counts: articles by these expressions over the articles table `a`.
+FACETS = {"source": "a.source", "category": "a.category", "month": "substr(a.date, 1, 7)"}
 
 _PASSAGE_COLUMNS = (
     "passage_id, ordinal, start, end, text, article_id, title, source, category, date, url, lang"
@@ -57,7 +59,7 @@ class _SegmentGone(Exception):
     """A segment file named by an old snapshot was removed by a merge committed since."""
 
 
-def filter_clause(filters: Mapping[str, str | None]) -> tuple[str, list[str]]:
+def filter_clause(filters: Mapping[str, object]) -> tuple[str, list[str]]:
     """A WHERE clause over articles `a` for metadata filters given as data (column -> value)."""
     clauses, params = [], []
     for column in FILTER_COLUMNS:
@@ -71,6 +73,17 @@ def filter_clause(filters: Mapping[str, str | None]) -> tuple[str, list[str]]:
     if filters.get("date_to"):
         clauses.append("a.date <= ?")
         params.append(filters["date_to"])
+    # Query syntax (search/syntax.py): phrases of light stems, adjacent in the `stems` column, and
+    # words whose articles are left out wherever in the article they stand.
+    if filters.get("phrases"):
+        clauses.append("p.id IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?)")
+        params.append(" AND ".join(f"stems : {fts_phrase(phrase)}" for phrase in filters["phrases"]))
+    if filters.get("excluded"):
+        clauses.append(
+            "a.id NOT IN (SELECT x.article FROM passages x WHERE x.id IN"
+            " (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ?))"
+        )
+        params.append(f"stems : ({' OR '.join(map(fts_phrase, filters['excluded']))})")
     return " AND ".join(clauses), params
 
 
@@ -78,12 +91,12 @@ class Snapshot:
     """One commit of the index, for the length of a query. Not for use by two threads at once."""
 
     def __init__(
-        self, db: apsw.Connection, meta: dict, vectors: VectorView, token_totals: dict | None = None
+        self, db: apsw.Connection, meta: dict, vectors: VectorView, per_commit: dict | None = None
     ) -> None:
         self.db = db
         self.meta = meta
         self.vectors = vectors
-        self._token_totals = token_totals if token_totals is not None else {}  # shared by a reader
+        self._per_commit = per_commit if per_commit is not None else {}  # shared by a reader's snapshots
 
     @property
     def generation(self) -> int:
@@ -103,7 +116,7 @@ class Snapshot:
         )
         return {r[0]: PassageRow(*r) for r in rows}
 
-    def passage_ids_where(self, filters: Mapping[str, str | None]) -> np.ndarray | None:
+    def passage_ids_where(self, filters: Mapping[str, object]) -> np.ndarray | None:
         """Ids of the live passages whose article passes the filters (None: no filter given)."""
         where, params = filter_clause(filters)
         if not where:
@@ -114,7 +127,7 @@ class Snapshot:
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def dense_search(
-        self, vectors: np.ndarray, k: int, filters: Mapping[str, str | None]
+        self, vectors: np.ndarray, k: int, filters: Mapping[str, object]
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k nearest live passages per query vector, padded with -1 ids.
 
@@ -129,7 +142,7 @@ class Snapshot:
         terms: QueryTerms,
         n: int,
         weights: tuple[float, float],
-        filters: Mapping[str, str | None],
+        filters: Mapping[str, object],
         stats: LexicalStats | None = None,
     ) -> list[tuple[int, float]]:
         """Top-n (passage id, BM25) of the passages holding any of the terms; higher is better.
@@ -166,12 +179,22 @@ class Snapshot:
 
     def _tokens(self) -> int:
         """Tokens in all rows (FTS5's total column size), counted once per commit."""
-        key = self.generation
-        if key not in self._token_totals:
-            total = self.db.execute("SELECT coalesce(sum(cnt), 0) FROM passages_vocab").fetchone()[0]
-            self._token_totals.clear()  # only the newest commit's is asked for again
-            self._token_totals[key] = int(total)
-        return self._token_totals[key]
+        return self._once_per_commit(
+            "tokens",
+            lambda: int(self.db.execute("SELECT coalesce(sum(cnt), 0) FROM passages_vocab").fetchone()[0]),
+        )
+
+    def _once_per_commit(self, name: str, compute):
+        """`compute()`, kept for later snapshots of the same commit (only the newest commit's values
+        are kept: older ones are asked for no more)."""
+        key = (name, self.generation)
+        if key not in self._per_commit:
+            value = compute()
+            for old in list(self._per_commit):  # list(): other threads may change the dict
+                if old[1] != self.generation:
+                    self._per_commit.pop(old, None)
+            self._per_commit[key] = value
+        return self._per_commit[key]
 
     def doc_freqs(self, terms: Iterable[str]) -> dict[str, int]:
         """Passages containing each term (either FTS5 column)."""
@@ -231,6 +254,55 @@ class Snapshot:
             if found is not None:
                 yield found
 
+    def matching_passages(self, ids: Iterable[int], groups: list[QueryTerms], needed: int) -> set[int]:
+        """Those of `ids` whose headline or text holds forms of at least `needed` of the groups (one
+        group per question word: any of its forms, FTS5, either column)."""
+        ids = [int(i) for i in ids]
+        groups = [g for g in groups if g]
+        if not ids or not groups or needed < 1:
+            return set()
+        marks = ",".join("?" * len(ids))
+        held: dict[int, int] = {}
+        for group in groups:  # one small query per word: FTS5 has no "at least m of n" operator
+            rows = self.db.execute(
+                f"SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? AND rowid IN ({marks})",
+                (fts_match_expression(group), *ids),
+            )
+            for (pid,) in rows:
+                held[pid] = held.get(pid, 0) + 1
+        return {pid for pid, count in held.items() if count >= needed}
+
+    def facet_counts(self, ids: Iterable[int]) -> dict[str, dict[str, int]]:
+        """Articles per source, category and month (YYYY-MM) among the articles of these passages."""
+        ids = [int(i) for i in ids]
+        out: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+        if not ids:
+            return out
+        marks = ",".join("?" * len(ids))
+        for name, expression in FACETS.items():
+            rows = self.db.execute(
+                f"SELECT {expression} AS value, count(DISTINCT a.id) FROM passages p"
+                f" JOIN articles a ON a.id = p.article WHERE p.id IN ({marks}) AND value IS NOT NULL"
+                " GROUP BY value",
+                ids,
+            )
+            out[name] = {str(value): int(count) for value, count in rows if value != ""}
+        return out
+
+    def newest_date(self) -> str | None:
+        """The latest article date (YYYY-MM-DD) in this commit, None if no article is dated."""
+        return self._once_per_commit(
+            "newest",
+            lambda: self.db.execute(
+                "SELECT max(substr(date, 1, 10)) FROM articles WHERE date != ''"
+            ).fetchone()[0],
+        )
+
+    def titles(self) -> Iterator[str]:
+        """Every article's headline (for suggestions)."""
+        for (title,) in self.db.execute("SELECT title FROM articles"):
+            yield title
+
     def facet_values(self, column: str) -> list[str]:
         """Distinct non-empty values of a metadata column (for the search page's filters)."""
         if column not in FILTER_COLUMNS:
@@ -252,7 +324,7 @@ class IndexReader:
         self._views: dict[int, VectorView] = {}
         self._segments: dict[int, Segment] = {}  # loaded segment files, by segment id
         self._facets: dict[tuple[int, str], list[str]] = {}
-        self._token_totals: dict[int, int] = {}  # generation -> FTS5 tokens (store/bm25.py)
+        self._per_commit: dict[tuple[str, int], object] = {}  # (what, generation) -> value
         self.manifest: dict = {}
 
     @classmethod
@@ -321,7 +393,7 @@ class IndexReader:
                 self._end(db)
                 raise
             self.manifest = manifest_from_meta(meta, self.path.name)
-            return db, Snapshot(db, meta, view, self._token_totals)
+            return db, Snapshot(db, meta, view, self._per_commit)
         raise AssertionError("unreachable")
 
     def _end(self, db: apsw.Connection) -> None:

@@ -1,0 +1,67 @@
+"""Related stories: the articles whose passages lie closest to one article's, its re-reports apart.
+
+The article's passages are averaged into one vector (as grouping compares stories,
+search/grouping.py), and its nearest passages in the index are grouped by article. The article
+itself is put first and near-duplicate stories are folded exactly as grouped search results are
+(`collapse_duplicates`): what folds into the article is its own coverage by other outlets
+(`same_story`), what folds into another related article is that one's re-report. The rest, best
+first, are the related stories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from dalil.indexer.store.reader import Snapshot
+from dalil.search.grouping import ArticleResult, collapse_duplicates, group_by_article
+
+MAX_RELATED = 50
+NEIGHBOURS_PER_ARTICLE = 10  # passages looked at per related article wanted (articles have several)
+
+
+@dataclass
+class Related:
+    article_id: str
+    title: str
+    related: list[ArticleResult]
+    same_story: list[dict] = field(default_factory=list)  # other outlets' reports of this story
+
+    def to_dict(self) -> dict:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "related": [r.to_dict() for r in self.related],
+            "same_story": self.same_story,
+        }
+
+
+def article_vector(snap: Snapshot, article_id: str) -> np.ndarray | None:
+    """The normalised mean of the article's passage vectors (None: no such article)."""
+    pids = snap.passage_ids_of([article_id]).get(article_id)
+    if not pids:
+        return None
+    mean = snap.vectors.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
+    return (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
+
+
+def related_articles(snap: Snapshot, article_id: str, k: int, hits_of) -> Related | None:
+    """Up to k related articles; `hits_of(ranking, rows)` turns (passage id, score) into Hits."""
+    vector = article_vector(snap, article_id)
+    if vector is None:
+        return None
+    depth = min(snap.live_passages, max(100, NEIGHBOURS_PER_ARTICLE * (k + 1)))
+    scores, ids = snap.dense_search(vector.reshape(1, -1), depth, {})
+    ranking = [(int(pid), float(s)) for s, pid in zip(scores[0], ids[0], strict=True) if pid >= 0]
+    rows = snap.passages(pid for pid, _ in ranking)
+    groups = group_by_article(hits_of(ranking, rows))
+    own = next((g for g in groups if g.article_id == article_id), None)
+    others = [g for g in groups if g.article_id != article_id]
+    if own is None:  # none of its passages came back (an approximate index): it still leads
+        own = ArticleResult(0, 1.0, article_id, "", None, None, None, best=None)
+        own.date = snap.article(article_id)["date"]
+    kept = collapse_duplicates([own, *others[: 2 * k]], snap)
+    for rank, group in enumerate(kept[1:], start=1):
+        group.rank = rank
+    title = own.title or (snap.article(article_id) or {}).get("title", "")
+    return Related(article_id, title, kept[1 : k + 1], own.duplicates)
