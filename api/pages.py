@@ -25,10 +25,10 @@ log = logging.getLogger("dalil.pages")
 PAGE_SIZE = 10
 RELATED_ON_PAGE = 5
 RECENT_HALF_LIFE_DAYS = 30.0
-SORT_CHOICES = [
-    ("relevance", "الأكثر صلة · most relevant"),
+SORT_CHOICES = [  # "recent": relevance with a 30-day recency half-life
+    ("relevance", "الأنسب · relevance"),
     ("newest", "الأحدث · newest"),
-    ("recent", "صلة مع الحداثة · relevant, recent first"),
+    ("recent", "الأنسب الأحدث · recent"),
 ]
 FEED_FIELDS = ("q", "mode", "source", "category", "lang", "date_from", "date_to")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from dalil.indexer.analysis.arabic import script_of
-from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.analysis.terms import QueryTerms, query_terms
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
 from dalil.indexer.store.reader import IndexReader, Snapshot
 from dalil.indexer.store.vocabulary import Vocabulary
@@ -315,7 +315,7 @@ class Searcher:
         translations = self._translations(parsed.text) if ranking else {}
         facets, undated = None, 0
         if options.sort == "newest" or options.facets:
-            words = match_groups(parsed.text, translations)
+            words = self._matchable(match_groups(parsed.text, translations), parsed.text, snap)
             matching = snap.matching_passages((pid for pid, _ in ranking), words, matches_needed(len(words)))
             facets = snap.facet_counts(matching) if options.facets else None
             if options.sort == "newest":
@@ -339,6 +339,15 @@ class Searcher:
             results = self._hits(page, rows, parsed.text, options.offset, translations)
             total = len(ranking)
         return Answer(results, total, exhaustive, parsed, facets, undated)
+
+    @staticmethod
+    def _matchable(words: list[QueryTerms], question: str, snap: Snapshot) -> list[QueryTerms]:
+        """The words of a question that Arabic text can hold: all of an Arabic question's; of an
+        English one, those with Arabic counterparts or found in the index as written ("5G")."""
+        if script_of(question) == "ar":
+            return words
+        written = snap.doc_freqs(w.exact[0] for w in words)
+        return [w for w in words if len(w.exact) > 1 or written.get(w.exact[0], 0) > 0]
 
     def related(self, article_id: str, k: int = 5) -> Related | None:
         """Up to k articles close to this one, its re-reports apart (search/related.py); None when

@@ -5,7 +5,9 @@ fused top candidates of both channels, search/engine.py CANDIDATES each) whose h
 at least half of the question's content words (rounded up: one of one or two, two of three or four).
 A word is held in any of the forms that highlighting marks (search/highlight.py `match_groups`): its
 normalised form, its light stem of three letters or more, or, for a word of an English question, one
-of the Arabic words the index's word table aligns with it. Without such a test, newest first would
+of the Arabic words the index's word table aligns with it; an English question's words that have
+no Arabic counterpart and do not occur in the index as written ("paperless") are not counted, since
+no Arabic passage could hold them. Without such a test, newest first would
 list whatever the dense channel returned last, related or not (it always returns its k nearest
 passages, however far); with any one word, "artificial intelligence in China" listed every story
 about China. Undated articles come after every dated one, in relevance order.

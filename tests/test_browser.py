@@ -24,11 +24,11 @@ ARTIFACTS = REPO / "artifacts"
 SEED_002_TITLE = "طلعت يبحث مع سفير الصين"
 
 
-@pytest.fixture(scope="module")
-def server(seed_index):
+def _serve(index):
+    """`dalil serve` on the index, until the generator is closed: yields its URL once it is ready."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(seed_index), "--port", str(port)],
+        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -51,6 +51,16 @@ def server(seed_index):
     yield url
     proc.terminate()  # graceful shutdown on SIGTERM; uvicorn then re-raises the signal, by convention
     assert proc.wait(timeout=20) in (0, -15)
+
+
+@pytest.fixture(scope="module")
+def server(seed_index):
+    yield from _serve(seed_index)
+
+
+@pytest.fixture(scope="module")
+def news_server(news_index):
+    yield from _serve(news_index)
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +159,85 @@ def test_desktop_layout_status_line_and_offline_docs(server, browser):
 
 
 FILTERS = ("mode", "source", "date_from", "date_to")
+
+
+def _dates(page) -> list[str]:
+    metas = page.locator("#results article.result .meta").all_inner_texts()
+    return [m for meta in metas for m in meta.split(" · ") if len(m) == 10 and m[4] == "-"]
+
+
+def test_facets_sort_phrase_and_related_in_a_browser(news_server, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(news_server + "/?q=" + "وسائل التواصل الاجتماعي")
+    page.wait_for_selector("#facets .facet")
+    results, facets = page.locator("#results").bounding_box(), page.locator("#facets").bounding_box()
+    assert facets["x"] + facets["width"] <= results["x"]  # right to left: results first, facets on the left
+    rows = {round(page.locator(f"label[for={name}]").bounding_box()["y"]) for name in FILTERS}
+    assert len(rows) == 1, rows  # the four filters still share one line at 1280 px
+    status, sort = page.locator("#status").bounding_box(), page.locator("#sort").bounding_box()
+    assert status["y"] <= sort["y"] < status["y"] + status["height"]  # the sort menu on the status line
+    page.screenshot(path=str(ARTIFACTS / "facets.png"))
+
+    # a source facet, from the keyboard: focus its link and press Enter
+    entry = page.locator("#facet-source a").first
+    source = entry.locator("bdi").inner_text()
+    entry.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**source=*")
+    chosen = page.locator("#facet-source a.chosen")
+    assert chosen.count() == 1 and source in chosen.inner_text()
+    metas = page.locator("#results article.result .meta").all_inner_texts()
+    assert metas and all(source in m for m in metas)
+    page.screenshot(path=str(ARTIFACTS / "facet-chosen.png"))
+    chosen.click()  # the chosen entry lifts its filter
+    page.wait_for_url(lambda url: "source=" not in url)
+
+    # the sort menu: newest first, dates descending, said so above the results
+    page.select_option("#sort", "newest")
+    page.wait_for_url("**sort=newest*")
+    page.wait_for_selector("#sort-note")
+    dates = _dates(page)
+    assert len(dates) >= 3 and dates == sorted(dates, reverse=True)
+    page.screenshot(path=str(ARTIFACTS / "sort-newest.png"))
+
+    # phrase and exclusion typed in the box
+    page.fill("#q", '"التواصل الاجتماعي" -فيسبوك')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#syntax")
+    chips = page.locator("#syntax .chip").all_inner_texts()
+    assert any("التواصل الاجتماعي" in c for c in chips) and any("فيسبوك" in c for c in chips)
+    assert page.locator("#results article.result").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "phrase.png"))
+
+    # related stories under an article
+    page.locator("#results article.result h2 a").first.click()
+    page.wait_for_selector("#related li a")
+    related = page.locator("#related li a")
+    assert related.count() >= 3
+    target = related.first.get_attribute("href")
+    page.screenshot(path=str(ARTIFACTS / "related.png"), full_page=True)
+    related.first.click()
+    page.wait_for_url("**" + target)
+    assert page.locator("article.full").is_visible()
+
+
+def test_suggestions_while_typing(news_server, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 800})
+    page.goto(news_server + "/")
+    page.locator("#q").press_sequentially("ف", delay=80)
+    page.wait_for_selector("#suggestions [role=option]")
+    options = page.locator("#suggestions [role=option]")
+    texts = options.all_inner_texts()
+    assert texts and all(t.startswith("ف") for t in texts)
+    assert page.locator("#q").get_attribute("aria-expanded") == "true"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert options.nth(1).get_attribute("aria-selected") == "true"
+    assert page.locator("#q").get_attribute("aria-activedescendant") == "suggestion-1"
+    box, listbox = page.locator("#q").bounding_box(), page.locator("#suggestions").bounding_box()
+    assert listbox["y"] >= box["y"] + box["height"] - 1  # under the box
+    page.screenshot(path=str(ARTIFACTS / "suggestions.png"))
+    page.keyboard.press("Enter")  # takes the marked suggestion and searches it
+    page.wait_for_selector("#results article.result, #no-results")
+    assert page.locator("#q").input_value() == texts[1]
+    page.keyboard.press("Escape")
