@@ -19,7 +19,7 @@ from dalil.indexer.store.vocabulary import Vocabulary
 from dalil.search.cache import EmbeddingCache
 from dalil.search.crosslingual import CrossLingualTerms
 from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
-from dalil.search.grouping import ArticleResult, collapse_duplicates, group_by_article
+from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
 from dalil.search.highlight import highlight, match_groups
 from dalil.search.lexical import distinctive, lexical_search
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
@@ -321,7 +321,7 @@ class Searcher:
             if options.sort == "newest":
                 ranking = [item for item in ranking if item[0] in matching and item[0] in rows]
         if options.group:
-            groups = group_by_article(self._hits(ranking, rows, parsed.text, 0, translations))
+            groups = articles_of(ranking, rows)
             if options.sort == "newest":
                 groups = newest_first(groups, lambda g: g.date)
             if options.collapse:  # the first 2·(offset + k) are compared: enough to fill the page
@@ -329,6 +329,7 @@ class Searcher:
                 groups = collapse_duplicates(looked, snap) + rest
                 exhaustive = exhaustive and not rest
             results: list = groups[options.offset : wanted]
+            fill(results, lambda place, items: self._hits(items, rows, parsed.text, place, translations))
             total = len(groups)
             undated = sum(1 for g in groups if not g.date) if options.sort == "newest" else 0
         else:
@@ -355,7 +356,9 @@ class Searcher:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RELATED:
             raise QueryError(f"k must be a whole number from 1 to {MAX_RELATED}")
         with self.index.snapshot() as snap:
-            return related_articles(snap, article_id, k, lambda ranking, rows: self._hits(ranking, rows, ""))
+            return related_articles(
+                snap, article_id, k, lambda ranking, rows, place: self._hits(ranking, rows, "", place)
+            )
 
     def suggest(self, prefix: str, k: int = 8) -> list[dict]:
         """Completions of a typed prefix from the index's headlines (search/suggest.py)."""

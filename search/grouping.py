@@ -45,34 +45,48 @@ class ArticleResult:
     # small index every passage is ranked by the dense channel.
     passages: list = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)  # the same story from other articles
+    # (place in the passage ranking, passage id, score) of each of its ranked passages, best first:
+    # enough to order and fold articles; Hits are made (and highlighted) only for the ones shown
+    ranked: list[tuple[int, int, float]] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k not in ("best", "passages")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("best", "passages", "ranked")}
         out["best"] = self.best.to_dict()
         out["passages"] = [p.to_dict() for p in self.passages]
         return out
 
 
-def group_by_article(hits: list) -> list[ArticleResult]:
-    """Passages (best first) -> articles in the order of their best passage, each with its further
-    matching passages."""
+def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleResult]:
+    """(passage id, score), best first -> articles in the order of their best passage, with their
+    ranked passages noted but not yet made into Hits (`best` is None until `fill` is called)."""
     groups: dict[str, ArticleResult] = {}
-    for hit in hits:
-        group = groups.get(hit.article_id)
+    for place, (pid, score) in enumerate(ranking):
+        row = rows.get(pid)
+        if row is None:  # removed by a commit since ranking
+            continue
+        group = groups.get(row.article_id)
         if group is None:
-            groups[hit.article_id] = ArticleResult(
+            group = groups[row.article_id] = ArticleResult(
                 rank=len(groups) + 1,
-                score=hit.score,
-                article_id=hit.article_id,
-                title=hit.title,
-                source=hit.source,
-                date=hit.date,
-                url=hit.url,
-                best=hit,
+                score=round(float(score), 6),
+                article_id=row.article_id,
+                title=row.title,
+                source=row.source,
+                date=row.date,
+                url=row.url,
+                best=None,
             )
-        elif hit.highlights:
-            group.passages.append(hit)
+        group.ranked.append((place, pid, score))
     return list(groups.values())
+
+
+def fill(groups: list[ArticleResult], hits_of) -> None:
+    """Each article's best passage, and its further passages that match (a question word highlighted),
+    as Hits; `hits_of(place, [(pid, score), ...])` makes Hits ranked from `place`."""
+    for group in groups:
+        (place, pid, score), *further = group.ranked
+        group.best = hits_of(place, [(pid, score)])[0]
+        group.passages = [hit for p, i, s in further for hit in hits_of(p, [(i, s)]) if hit.highlights]
 
 
 def collapse_duplicates(groups: list[ArticleResult], index: Snapshot) -> list[ArticleResult]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from dalil.indexer.store.reader import Snapshot
-from dalil.search.grouping import ArticleResult, collapse_duplicates, group_by_article
+from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
 
 MAX_RELATED = 50
 NEIGHBOURS_PER_ARTICLE = 10  # passages looked at per related article wanted (articles have several)
@@ -46,7 +46,8 @@ def article_vector(snap: Snapshot, article_id: str) -> np.ndarray | None:
 
 
 def related_articles(snap: Snapshot, article_id: str, k: int, hits_of) -> Related | None:
-    """Up to k related articles; `hits_of(ranking, rows)` turns (passage id, score) into Hits."""
+    """Up to k related articles; `hits_of(ranking, rows, place)` turns (passage id, score) into Hits
+    ranked from `place`."""
     vector = article_vector(snap, article_id)
     if vector is None:
         return None
@@ -54,14 +55,15 @@ def related_articles(snap: Snapshot, article_id: str, k: int, hits_of) -> Relate
     scores, ids = snap.dense_search(vector.reshape(1, -1), depth, {})
     ranking = [(int(pid), float(s)) for s, pid in zip(scores[0], ids[0], strict=True) if pid >= 0]
     rows = snap.passages(pid for pid, _ in ranking)
-    groups = group_by_article(hits_of(ranking, rows))
+    groups = articles_of(ranking, rows)
     own = next((g for g in groups if g.article_id == article_id), None)
     others = [g for g in groups if g.article_id != article_id]
     if own is None:  # none of its passages came back (an approximate index): it still leads
-        own = ArticleResult(0, 1.0, article_id, "", None, None, None, best=None)
-        own.date = snap.article(article_id)["date"]
+        meta = snap.article(article_id) or {}
+        own = ArticleResult(0, 1.0, article_id, meta.get("title", ""), None, meta.get("date"), None, None)
     kept = collapse_duplicates([own, *others[: 2 * k]], snap)
-    for rank, group in enumerate(kept[1:], start=1):
+    related = kept[1 : k + 1]
+    for rank, group in enumerate(related, start=1):
         group.rank = rank
-    title = own.title or (snap.article(article_id) or {}).get("title", "")
-    return Related(article_id, title, kept[1 : k + 1], own.duplicates)
+    fill(related, lambda place, items: hits_of(items, rows, place))
+    return Related(article_id, own.title, related, own.duplicates)
