@@ -93,17 +93,24 @@ def collapse_duplicates(groups: list[ArticleResult], index: Snapshot) -> list[Ar
     """Fold each article that repeats a better-ranked one's story into that one's `duplicates`."""
     if len(groups) < 2:
         return groups
-    ids = [g.article_id for g in groups]
-    lexical = _tfidf_vectors(index, ids)
-    dense = _mean_vectors(index, ids)
+    dense = _mean_vectors(index, [g.article_id for g in groups])
+    lexical: dict[str, dict[str, float]] = {}
+
+    def same_story(a: str, b: str) -> bool:
+        # The dense test first: one dot product, and it turns down nearly every pair; the TF-IDF
+        # vectors (tokenising whole articles, measured at ~80% of a grouped search) only for the rest.
+        if a not in dense or b not in dense or float(dense[a] @ dense[b]) < MIN_DENSE_COSINE:
+            return False
+        lexical.update(_tfidf_vectors(index, [x for x in (a, b) if x not in lexical]))
+        return sum(w * lexical[b].get(term, 0.0) for term, w in lexical[a].items()) >= MIN_TFIDF_COSINE
+
     kept: list[ArticleResult] = []
     for group in groups:
         same = next(
             (
                 k
                 for k in kept
-                if _close_in_time(k.date, group.date)
-                and _same_story(lexical, dense, k.article_id, group.article_id)
+                if _close_in_time(k.date, group.date) and same_story(k.article_id, group.article_id)
             ),
             None,
         )
@@ -134,12 +141,9 @@ def _close_in_time(a: str | None, b: str | None) -> bool:
         return True
 
 
-def _same_story(lexical: dict, dense: dict, a: str, b: str) -> bool:
-    tfidf = sum(w * lexical[b].get(term, 0.0) for term, w in lexical[a].items())
-    return tfidf >= MIN_TFIDF_COSINE and float(dense[a] @ dense[b]) >= MIN_DENSE_COSINE
-
-
 def _tfidf_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, dict[str, float]]:
+    if not article_ids:
+        return {}
     texts = index.article_texts(article_ids)
     terms = {
         a: Counter(t.stem for t in tokens(texts[a]) if t.norm not in STOPWORDS and len(t.stem) > 1)
