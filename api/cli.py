@@ -193,6 +193,11 @@ def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
         raise CliError(str(exc)) from exc
     finally:
         distributed.disconnect()
+    from dalil.indexer.encoders.engines import prepare_query_engine
+    from dalil.indexer.store.reader import index_metadata
+
+    # as a local build does: the first `dalil serve` of this index then needs no conversion
+    prepare_query_engine(index_metadata(Path(args.out))["encoder"])
     return _print_build(BuildResult.from_summary(summary))
 
 
