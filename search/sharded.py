@@ -139,6 +139,10 @@ class ShardSearcher:
         with self.reader.snapshot() as snap:
             return snap.newest_date()
 
+    def titles(self) -> list[str]:
+        with self.reader.snapshot() as snap:
+            return list(snap.titles())
+
     def close(self) -> None:
         self.reader.close()
 
@@ -195,6 +199,11 @@ class ShardedSnapshot:
         self._shards = fanout
         self._live: int | None = None
         self.vectors = _ShardedVectors(fanout)
+
+    @property
+    def generation(self) -> int:
+        """A number that grows with every commit to any shard (the sum of theirs)."""
+        return sum(i["generation"] for i in self._shards.all("info"))
 
     @property
     def live_passages(self) -> int:
@@ -267,6 +276,10 @@ class ShardedSnapshot:
 
     def newest_date(self) -> str | None:
         return max((d for d in self._shards.all("newest_date") if d), default=None)
+
+    def titles(self) -> Iterator[str]:
+        for part in self._shards.all("titles"):
+            yield from part
 
     def article_texts(self, article_ids: list[str]) -> dict[str, str]:
         wanted = self._shards.by_article(article_ids)

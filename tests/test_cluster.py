@@ -15,7 +15,7 @@ import pytest
 from conftest import CORPUS, REPO, free_port
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.vectors import segment_vectors, stored_ids
-from dalil.search.engine import Searcher
+from dalil.search.engine import Searcher, SearchOptions
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster
@@ -215,6 +215,19 @@ def test_two_shards_on_ray_serve_answer_as_the_one_index(served, reference):
     stats = httpx.get(url + "/stats", timeout=30).json()
     assert stats["articles"] == searcher.index.manifest["counts"]["articles"]
     assert httpx.get(url + "/", params={"q": SEED_QUESTIONS[0]}, timeout=60).status_code == 200  # the page
+    # the news-reader features ask the shards too
+    params = {"q": SEED_QUESTIONS[0], "group": "true", "sort": "newest", "facets": "true"}
+    body = httpx.get(url + "/search", params=params, timeout=60).json()
+    expected = searcher.answer(SEED_QUESTIONS[0], SearchOptions(group=True, sort="newest", facets=True))
+    assert [r["article_id"] for r in body["results"]] == [g.article_id for g in expected.results]
+    suggested = httpx.get(url + "/suggest", params={"q": "وز"}, timeout=60).json()["suggestions"]
+    assert suggested == searcher.suggest("وز") != []
+    article_id = expected.results[0].article_id
+    related = httpx.get(url + f"/articles/{article_id}/related", params={"k": 2}, timeout=60).json()
+    assert [r["article_id"] for r in related["related"]] == [
+        g.article_id for g in searcher.related(article_id, 2).related
+    ]
+    assert httpx.get(url + "/search.atom", params={"q": SEED_QUESTIONS[0]}, timeout=60).status_code == 200
 
 
 def test_writes_go_to_the_article_s_shard(served):

@@ -152,6 +152,7 @@ def test_sharded_news_reader_answers_equal_the_one_index(sharded):
     one = searcher.answer(QUESTIONS[0], recent).results
     split = sharded_searcher.answer(QUESTIONS[0], recent).results
     assert [(h.article_id, h.score) for h in one] == [(h.article_id, h.score) for h in split]
+    assert searcher.suggest("وز") == sharded_searcher.suggest("وز") != []
     article_id = one[0].article_id
     assert [g.article_id for g in searcher.related(article_id, 3).related] == [
         g.article_id for g in sharded_searcher.related(article_id, 3).related
