@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -141,6 +142,13 @@ class LocalIndex:
         return summary
 
 
+def _warm_suggestions(live) -> None:
+    try:
+        live.get().suggest("ا")
+    except Exception as exc:  # a suggestion request will say what is wrong; serving goes on
+        log.warning("the suggestion table could not be built ahead: %s", exc)
+
+
 def create_app(
     index_dir: Path | str | None,
     searcher: Searcher | None = None,
@@ -155,6 +163,8 @@ def create_app(
     accept `Authorization: Bearer <write_token>`.
     """
     live = served or LocalIndex(index_dir, searcher)
+    # The suggestion table (headlines) is built now, beside start-up, not at the first keystroke.
+    threading.Thread(target=_warm_suggestions, args=(live,), name="dalil-suggest", daemon=True).start()
     # FastAPIOffline: /docs (Swagger UI) and /redoc served from files in the fastapi-offline package;
     # FastAPI's own pages load them from a CDN and are blank with no network.
     app = FastAPIOffline(
