@@ -262,3 +262,16 @@ def test_page_sort_menu_and_syntax_chips(client):
     recent = client.get("/", params={"q": "فيسبوك", "sort": "recent"})
     assert recent.status_code == 200
     assert client.get("/", params={"q": "الهواتف", "sort": "oldest"}).status_code == 422
+
+
+def test_python_api_sorts_and_parses_the_syntax(news_index):
+    import dalil
+
+    with dalil.open_index(news_index) as index:
+        hits = index.search("فيسبوك", k=20, sort="newest")
+        dates = [h.date for h in hits if h.date]
+        assert dates and dates == sorted(dates, reverse=True)
+        quoted = index.search('"التواصل الاجتماعي" -فيسبوك', k=20)
+        assert quoted and all(_holds_phrase(f"{h.title}\n{h.text}", "التواصل الاجتماعي") for h in quoted)
+        with pytest.raises(dalil.InvalidRequest, match="recency"):
+            index.search("فيسبوك", recency=-1)
