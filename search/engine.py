@@ -296,10 +296,8 @@ class Searcher:
         parsed = parse_query(text)
         with self.index.snapshot() as snap:
             if not (options.group or options.sort != "relevance" or options.recency or options.facets):
-                ranking = self._rank_parsed([parsed], mode, offset + k, options.filters, snap)[0]
-                rows = snap.passages(pid for pid, _ in ranking[offset : offset + k])
-                hits = self._hits(ranking[offset : offset + k], rows, parsed.text, offset)
-                return Answer(hits, len(ranking), self._all_seen(ranking, snap, offset + k), parsed)
+                (page,) = self.search_pages([text], k, mode, options.filters, offset, snap)
+                return Answer(page.hits, page.total, page.exhaustive, parsed)
             return self._answer_from_candidates(parsed, options, snap)
 
     def _answer_from_candidates(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
