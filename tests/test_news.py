@@ -11,6 +11,7 @@ import feedparser
 import pytest
 from conftest import NEWS_UNDATED, TWITTER_PAIR
 from dalil.indexer.analysis.arabic import tokens
+from dalil.indexer.analysis.terms import query_terms
 from dalil.search.engine import Filters, QueryError, Searcher, SearchOptions
 from dalil.search.ordering import recency_factor, with_recency
 from dalil.search.syntax import parse_query
@@ -275,3 +276,29 @@ def test_python_api_sorts_and_parses_the_syntax(news_index):
         assert quoted and all(_holds_phrase(f"{h.title}\n{h.text}", "التواصل الاجتماعي") for h in quoted)
         with pytest.raises(dalil.InvalidRequest, match="recency"):
             index.search("فيسبوك", recency=-1)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"date_from": "2018-05-01"},  # broad: found among a wider unfiltered search
+        {"source": "ant-multisource/bbcarabic"},  # selective: an id selector over the passing ones
+        {"excluded": ("فيسبوك",)},
+        {"phrases": ("تواصل اجتماع",), "date_to": "2018-12-31"},
+    ],
+)
+def test_filtered_channels_equal_the_unfiltered_ranking_filtered(news, filters):
+    """Both channels' filtered top k are the first k passing passages of the unfiltered ranking."""
+    question = "وسائل التواصل الاجتماعي والخصوصية"
+    vector = news.encoder.encode_queries([question])
+    with news.index.snapshot() as snap:
+        allowed = set(snap.passage_ids_where(filters).tolist())
+        assert 0 < len(allowed) < snap.live_passages
+        for _ in range(2):  # the second time, a selective filter is known to be one
+            _, every = snap.dense_search(vector, snap.live_passages, {})
+            expected = [int(i) for i in every[0] if i in allowed][:10]
+            _, found = snap.dense_search(vector, 10, filters)
+            assert [int(i) for i in found[0] if i >= 0] == expected
+        lexical_all = snap.bm25(query_terms(question), snap.live_passages, (1.0, 1.0), {})
+        expected = [pid for pid, _ in lexical_all if pid in allowed][:10]
+        assert [pid for pid, _ in snap.bm25(query_terms(question), 10, (1.0, 1.0), filters)] == expected
