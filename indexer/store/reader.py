@@ -29,6 +29,7 @@ from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorrup
 from dalil.indexer.store.vectors import Segment, VectorView, read_segment
 
 WIDEN = 4  # a filtered dense search first looks among this many times k unfiltered neighbours
+MAX_SELECTIVE_KEPT = 1024
 _VIEWS_KEPT = 3  # views of recent commits, for queries whose snapshot began before the newest one
 _SNAPSHOT_TRIES = 3
 FILTER_COLUMNS = ("source", "category", "lang")
@@ -92,12 +93,20 @@ class Snapshot:
     """One commit of the index, for the length of a query. Not for use by two threads at once."""
 
     def __init__(
-        self, db: apsw.Connection, meta: dict, vectors: VectorView, per_commit: dict | None = None
+        self,
+        db: apsw.Connection,
+        meta: dict,
+        vectors: VectorView,
+        per_commit: dict | None = None,
+        selective: set | None = None,
     ) -> None:
         self.db = db
         self.meta = meta
         self.vectors = vectors
         self._per_commit = per_commit if per_commit is not None else {}  # shared by a reader's snapshots
+        # filters known to keep too few passages for the wide first try (shared, across commits: a
+        # filter's share moves slowly)
+        self._selective = selective if selective is not None else set()
 
     @property
     def generation(self) -> int:
@@ -140,12 +149,12 @@ class Snapshot:
         if not where:
             return self.vectors.search(vectors, k, None)
         key = (where, *map(str, params))
-        if self._per_commit.get(("selective", key)) is None:  # not known to be selective: try wide
+        if key not in self._selective:
             found = self._first_passing(vectors, k, where, params)
             if found is not None:
                 return found
-            if len(self._per_commit) < 1024:  # remembered for every commit: a filter's share moves slowly
-                self._per_commit[("selective", key)] = True
+            if len(self._selective) < MAX_SELECTIVE_KEPT:
+                self._selective.add(key)
         allowed = self.passage_ids_where(filters)
         if allowed is not None and len(allowed) == 0:
             return np.zeros((len(vectors), 0), np.float32), np.zeros((len(vectors), 0), np.int64)
@@ -237,7 +246,7 @@ class Snapshot:
         if key not in self._per_commit:
             value = compute()
             for old in list(self._per_commit):  # list(): other threads may change the dict
-                if isinstance(old[1], int) and old[1] != self.generation:
+                if old[1] != self.generation:
                     self._per_commit.pop(old, None)
             self._per_commit[key] = value
         return self._per_commit[key]
@@ -372,6 +381,7 @@ class IndexReader:
         self._segments: dict[int, Segment] = {}  # loaded segment files, by segment id
         self._facets: dict[tuple[int, str], list[str]] = {}
         self._per_commit: dict[tuple[str, int], object] = {}  # (what, generation) -> value
+        self._selective: set[tuple[str, ...]] = set()  # filters the dense channel lists ids for
         self.manifest: dict = {}
 
     @classmethod
@@ -440,7 +450,7 @@ class IndexReader:
                 self._end(db)
                 raise
             self.manifest = manifest_from_meta(meta, self.path.name)
-            return db, Snapshot(db, meta, view, self._per_commit)
+            return db, Snapshot(db, meta, view, self._per_commit, self._selective)
         raise AssertionError("unreachable")
 
     def _end(self, db: apsw.Connection) -> None:
