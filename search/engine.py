@@ -154,16 +154,20 @@ def validate_query(query: object, k: object) -> tuple[str, int]:
         raise QueryError("the question is empty")
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"the question is too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be a whole number from 1 to {MAX_K}")
+    check_whole_number("k", k, 1, MAX_K)
     return text, k
+
+
+def check_whole_number(name: str, value: object, low: int, high: int, note: str = "") -> None:
+    """QueryError unless `value` is an int (not a bool) from `low` to `high`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise QueryError(f"{name} must be a whole number from {low} to {high}{note}")
 
 
 def _check_suggest(prefix: object, k: object) -> None:
     if not isinstance(prefix, str):
         raise QueryError("the prefix must be a string")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SUGGESTIONS:
-        raise QueryError(f"k must be a whole number from 1 to {MAX_SUGGESTIONS}")
+    check_whole_number("k", k, 1, MAX_SUGGESTIONS)
 
 
 class Searcher:
@@ -226,8 +230,7 @@ class Searcher:
         """Result pages from one commit of the index (taken here unless `snap` is given)."""
         mode = validate_mode(mode)
         cleaned = [validate_query(q, k)[0] for q in queries]  # k is checked here, before offset uses it
-        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
-            raise QueryError(f"offset must be a whole number from 0 to {MAX_K - k} (1000 - k)")
+        check_whole_number("offset", offset, 0, MAX_K - k, " (1000 - k)")
         if not cleaned:
             return []
         if snap is None:
@@ -285,8 +288,7 @@ class Searcher:
         mode = validate_mode(options.mode)
         text, k = validate_query(query, options.k)
         offset = options.offset
-        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_K - k:
-            raise QueryError(f"offset must be a whole number from 0 to {MAX_K - k} (1000 - k)")
+        check_whole_number("offset", offset, 0, MAX_K - k, " (1000 - k)")
         if options.sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}")
         recency = options.recency
@@ -351,8 +353,7 @@ class Searcher:
     def related(self, article_id: str, k: int = 5) -> Related | None:
         """Up to k articles close to this one, its re-reports apart (search/related.py); None when
         there is no such article."""
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RELATED:
-            raise QueryError(f"k must be a whole number from 1 to {MAX_RELATED}")
+        check_whole_number("k", k, 1, MAX_RELATED)
         with self.index.snapshot() as snap:
             return related_articles(
                 snap, article_id, k, lambda ranking, rows, place: self._hits(ranking, rows, "", place)
