@@ -29,6 +29,16 @@ def default_eval_dir() -> Path:
     return _REPO_ROOT.parent / "shared" / "eval"
 
 
+def default_news_corpus() -> Path:
+    """The tech-news corpus the news-domain evaluation set is made from (../shared/corpus)."""
+    return _REPO_ROOT.parent / "shared" / "corpus" / "arabic-tech-news.jsonl"
+
+
+def written_questions_dir() -> Path:
+    """Questions written for evaluation (English news questions, unanswerable ones): bench/data."""
+    return _REPO_ROOT / "bench" / "data"
+
+
 def default_eval_cache() -> Path:
     """Evaluation indexes are rebuilt only when their texts or encoder change."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
