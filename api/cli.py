@@ -16,7 +16,14 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-from dalil.api.paths import bundled_corpus_dir, default_eval_cache, default_eval_dir, default_index_dir
+from dalil.api.paths import (
+    bundled_corpus_dir,
+    default_eval_cache,
+    default_eval_dir,
+    default_index_dir,
+    default_news_corpus,
+    written_questions_dir,
+)
 from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -374,9 +381,15 @@ def cmd_search(args: argparse.Namespace) -> int:
                 from dalil.api.requests import facet_lists
 
                 payload["facets"] = facet_lists(answer.facets)
+            payload.update(_confidence_fields(answer.confidence))
             print(json.dumps(payload, ensure_ascii=False))
             return EXIT_OK
         _print_syntax(answer.parsed)
+        if answer.confidence is not None and answer.confidence.no_close_match:
+            print(
+                f"no close match (confidence {answer.confidence.value:.2f}): the indexed articles do not "
+                "seem to answer this question; the nearest results follow, and may not be relevant\n"
+            )
         if args.sort == "newest":
             print(f"newest first among the matching results{_undated_note(answer.undated)}")
         if args.group:
@@ -405,6 +418,13 @@ def _answer(index, args: argparse.Namespace):
     )
     with translated():
         return index._searcher().answer(args.question, options)
+
+
+def _confidence_fields(confidence) -> dict:
+    """The confidence as the API gives it: null in lexical mode."""
+    if confidence is None:
+        return {"confidence": None, "no_close_match": False}
+    return confidence.to_dict()
 
 
 def _undated_note(undated: int) -> str:
@@ -539,17 +559,21 @@ def _print_readable(question: str, hits: list) -> None:
 
 
 def _labelled_sets(args: argparse.Namespace) -> list:
-    from dalil.search.evaluation import load_qrels, load_squad
+    from dalil.search.evaluation import load_news, load_qrels, load_squad
 
     if not args.sets:
         dev = default_eval_dir()
         if not dev.is_dir():
             raise CliError(f"no set given and the development sets are not at {dev}")
-        return [
+        sets = [
             load_squad(dev / "arcd.json", name="arcd (ar)"),
             load_squad(dev / "xquad-dev.ar.json", name="xquad-dev (ar)"),
             load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-dev (en->ar)"),
         ]
+        news = default_news_corpus()
+        if news.is_file():  # the news-domain sets (search/evaluation.py load_news)
+            sets += load_news(news, written_questions_dir() / "news-en.jsonl")
+        return sets
     if args.questions and len(args.sets) != 1:
         raise UsageError("--questions goes with exactly one SQuAD set")
     sets = []
@@ -566,19 +590,53 @@ def _labelled_sets(args: argparse.Namespace) -> list:
     return sets
 
 
+def _unanswerable(args: argparse.Namespace) -> list:
+    """The questions no evaluation corpus answers: given, or the written ones with the default sets."""
+    from dalil.search.evaluation import load_unanswerable
+
+    path = Path(args.unanswerable) if args.unanswerable else None
+    if path is None and not args.sets:
+        path = written_questions_dir() / "unanswerable.jsonl"
+    if path is None or not path.is_file():
+        return []
+    try:
+        return load_unanswerable(path)
+    except (OSError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _judge(searcher, lset, negatives: list, rows) -> None:
+    """Confidence values of the set's questions (answerable) and of `negatives` over its index."""
+    from dalil.indexer.analysis.arabic import script_of
+    from dalil.search.confidence import judge
+    from dalil.search.engine import validate_query
+    from dalil.search.evaluation import half_of
+
+    for questions, answerable in ((lset.questions, True), (negatives, False)):
+        for start in range(0, len(questions), 64):
+            chunk = questions[start : start + 64]
+            texts = [validate_query(q.query, 10)[0] for q in chunk]
+            for q, text, feats in zip(chunk, texts, searcher.confidence_features(texts), strict=True):
+                lang = "ar" if script_of(text) == "ar" else "en"
+                rows.add(lang, half_of(q), answerable, judge(script_of(text), feats).value)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from dalil.indexer.build import cached_build
     from dalil.indexer.encoders.engines import load_encoder
+    from dalil.search.confidence import MODELS
     from dalil.search.engine import MODES, Searcher, validate_mode
-    from dalil.search.evaluation import evaluate, format_table
+    from dalil.search.evaluation import ConfidenceRows, evaluate, format_halves, format_table, half_sizes
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)
+    negatives = _unanswerable(args)
+    confidence, judged = ConfidenceRows({}), set()
     from dalil.indexer.build import plan_engine
 
     encoder = load_encoder(_encoder_spec(args))
     indexers: dict[str, object] = {args.model: encoder}
-    rows, report = [], {}
+    rows, half_rows, sizes, report = [], [], {}, {}
     for lset in sets:
         index_dir = Path(args.index) if args.index else None
         if index_dir is None:  # built the way `dalil index` would build this corpus
@@ -597,14 +655,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
         searcher = Searcher.open(index_dir, encoder)
         try:
             results = evaluate(searcher, lset, modes)
+            if negatives and "hybrid" in modes:  # each index is asked the unanswerable questions once
+                _judge(searcher, lset, [] if index_dir in judged else negatives, confidence)
+                judged.add(index_dir)
         finally:
             searcher.close()
-        report[lset.name] = {"questions": len(lset.questions), "modes": results}
-        rows += [(lset.name, mode, metrics) for mode, metrics in results.items()]
+        report[lset.name] = {
+            "questions": len(lset.questions),
+            "modes": {mode: r["all"] for mode, r in results.items()},
+            "halves": {mode: {"A": r["A"], "B": r["B"]} for mode, r in results.items()},
+        }
+        rows += [(lset.name, mode, r["all"]) for mode, r in results.items()]
+        half_rows += [(lset.name, mode, r) for mode, r in results.items()]
+        sizes[lset.name] = half_sizes(lset)
+    thresholds = {lang: model.threshold for lang, model in MODELS.items()}
     if args.json:
+        if confidence.values:
+            report["confidence"] = confidence.summary(thresholds)
         print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(format_table(rows))
+        return EXIT_OK
+    print(format_table(rows))
+    print("\nHalves (A: what tuning and fitting may look at; B: held apart):\n")
+    print(format_halves(half_rows, sizes))
+    if confidence.values:
+        print("\nConfidence (search/confidence.py): answerable questions vs unanswerable ones, per half:\n")
+        print(confidence.table(thresholds))
     return EXIT_OK
 
 
@@ -917,6 +992,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", help="evaluate this index instead of building one from the set's paragraphs")
     p.add_argument("--modes", default=None, help="comma-separated: hybrid,dense,lexical (default: all)")
     p.add_argument("--cache", default=str(default_eval_cache()), help="where evaluation indexes are kept")
+    p.add_argument(
+        "--unanswerable",
+        help="JSONL questions no set answers, for the confidence table "
+        "(default with the development sets: bench/data/unanswerable.jsonl)",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument(

@@ -165,6 +165,12 @@ def run_search(searcher: Searcher, req: SearchRequest) -> dict:
         out["undated"] = answer.undated
     if answer.facets is not None:
         out["facets"] = facet_lists(answer.facets)
+    # How sure the engine is that the index answers the question (search/confidence.py); null in
+    # lexical mode, which computes no dense scores to judge by.
+    if answer.confidence is None:
+        out.update(confidence=None, no_close_match=False)
+    else:
+        out.update(answer.confidence.to_dict())
     return out
 
 

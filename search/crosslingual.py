@@ -1,4 +1,5 @@
-"""Arabic words that translate a non-Arabic question's words, for highlighting its snippets.
+"""Arabic words that translate a non-Arabic question's words: the lexical channel of an English
+question searches them (search/fusion.py), and highlighting marks them in its snippets.
 
 Each content word of the question is embedded and compared with the index's vocabulary table
 (indexer/vocabulary.py). A vocabulary word is taken when it is the question word's nearest Arabic
@@ -9,13 +10,15 @@ wrong words 0.85-0.87.
 
 from __future__ import annotations
 
-from dalil.indexer.analysis.terms import query_terms
+from dalil.indexer.analysis.arabic import is_arabic_term, stem
+from dalil.indexer.analysis.terms import QueryTerms, query_terms
 from dalil.indexer.store.vocabulary import Vocabulary
 from dalil.search.cache import EmbeddingCache
 
 MIN_SIMILARITY = 0.875
 MARGIN = 0.02
 _MAX_WORDS = 12
+_MIN_STEM = 3  # shorter stems match too many unrelated words (as in search/highlight.py)
 CANDIDATES = 32  # nearest words looked at per question word (spelling variants of one word: a few)
 
 
@@ -28,6 +31,13 @@ class CrossLingualTerms:
     def arabic_terms(self, question: str) -> frozenset[str]:
         """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
         return frozenset(w for words in self.arabic_terms_by_word(question).values() for w in words)
+
+    def arabic_query_terms(self, question: str) -> QueryTerms:
+        """The aligned Arabic words as a lexical query: their forms, and their light stems of three
+        letters or more (as highlighting matches them)."""
+        words = sorted(self.arabic_terms(question))
+        stems = dict.fromkeys(stem(w) for w in words if is_arabic_term(w) and len(stem(w)) >= _MIN_STEM)
+        return QueryTerms(tuple(words), tuple(stems))
 
     def arabic_terms_by_word(self, question: str) -> dict[str, frozenset[str]]:
         """For each Latin content word of the question (normalised), its aligned Arabic words."""

@@ -17,6 +17,7 @@ from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, s
 from dalil.indexer.store.reader import IndexReader, Snapshot
 from dalil.indexer.store.vocabulary import Vocabulary
 from dalil.search.cache import EmbeddingCache
+from dalil.search.confidence import DENSE_LOOKED, RESULTS_LOOKED, Confidence, features, judge
 from dalil.search.crosslingual import CrossLingualTerms
 from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
@@ -120,6 +121,7 @@ class Answer:
     parsed: ParsedQuery
     facets: dict[str, dict[str, int]] | None = None
     undated: int = 0  # with sort="newest": matching results with no date, listed last
+    confidence: Confidence | None = None  # None in lexical mode (no dense scores to judge by)
 
 
 @dataclass
@@ -237,7 +239,7 @@ class Searcher:
             with self.index.snapshot() as own:
                 return self.search_pages(cleaned, k, mode, filters, offset, own)
         parsed = [parse_query(q) for q in cleaned]
-        rankings = self._rank_parsed(parsed, mode, offset + k, filters, snap)
+        rankings = [fused for fused, _ in self._rank_parsed(parsed, mode, offset + k, filters, snap)]
         pages = [ranking[offset : offset + k] for ranking in rankings]
         rows = snap.passages({pid for page in pages for pid, _ in page})
         return [
@@ -258,14 +260,16 @@ class Searcher:
 
     def _rank_parsed(
         self, parsed: Sequence[ParsedQuery], mode: str, k: int, filters: Filters, snap: Snapshot
-    ) -> list[list[tuple[int, float]]]:
-        """Uncut rankings of parsed questions; those with the same narrowed filters ranked together."""
-        out: list[list[tuple[int, float]]] = [[] for _ in parsed]
+    ) -> list[tuple[list[tuple[int, float]], list[tuple[int, float]] | None]]:
+        """Uncut (fused, dense) rankings of parsed questions; those with the same narrowed filters
+        ranked together."""
+        out: list = [([], None) for _ in parsed]
         together: dict[Filters, list[int]] = {}
         for i, p in enumerate(parsed):
             together.setdefault(filters.narrowed(p), []).append(i)
         for narrowed, which in together.items():
-            rankings = self.rank([parsed[i].text for i in which], mode, k, narrowed, cut=False, snap=snap)
+            texts = [parsed[i].text for i in which]
+            rankings = self.rank_channels(texts, mode, k, narrowed, snap=snap)
             for i, ranking in zip(which, rankings, strict=True):
                 out[i] = ranking
         return out
@@ -285,7 +289,7 @@ class Searcher:
     def answer(self, query: str, options: SearchOptions = SearchOptions()) -> Answer:
         """A question answered as the API and the page answer it: passages or articles, by relevance
         (optionally with recency) or newest first, with facets, from one commit of the index."""
-        mode = validate_mode(options.mode)
+        validate_mode(options.mode)
         text, k = validate_query(query, options.k)
         offset = options.offset
         check_whole_number("offset", offset, 0, MAX_K - k, " (1000 - k)")
@@ -298,21 +302,82 @@ class Searcher:
         parsed = parse_query(text)
         with self.index.snapshot() as snap:
             if not (options.group or options.sort != "relevance" or options.recency or options.facets):
-                (page,) = self.search_pages([text], k, mode, options.filters, offset, snap)
-                return Answer(page.hits, page.total, page.exhaustive, parsed)
+                return self._answer_page(parsed, options, snap)
             return self._answer_from_candidates(parsed, options, snap)
+
+    def _answer_page(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
+        """One page of passages by relevance."""
+        wanted = options.offset + options.k
+        ranking, dense = self._rank_parsed([parsed], options.mode, wanted, options.filters, snap)[0]
+        page = ranking[options.offset : wanted]
+        rows = snap.passages(self._confidence_ids(ranking, dense) | {pid for pid, _ in page})
+        translations = self._translations(parsed.text) if ranking else {}
+        hits = self._hits(page, rows, parsed.text, options.offset, translations)
+        confidence = self._confidence(parsed.text, ranking, dense, rows, translations, snap)
+        exhaustive = self._all_seen(ranking, snap, wanted)
+        return Answer(hits, len(ranking), exhaustive, parsed, confidence=confidence)
+
+    @staticmethod
+    def _confidence_ids(ranking: list[tuple[int, float]], dense: list[tuple[int, float]] | None) -> set[int]:
+        """The passages the confidence reads: the first results and the dense candidates."""
+        if dense is None:
+            return set()
+        return {pid for pid, _ in ranking[:RESULTS_LOOKED]} | {pid for pid, _ in dense[:DENSE_LOOKED]}
+
+    def _confidence(
+        self,
+        question: str,
+        ranking: list[tuple[int, float]],
+        dense: list[tuple[int, float]] | None,
+        rows: Mapping[int, object],
+        translations: dict[str, frozenset[str]],
+        snap: Snapshot,
+    ) -> Confidence | None:
+        feats = self._confidence_features(question, ranking, dense, rows, translations, snap)
+        return None if feats is None else judge(script_of(question), feats)
+
+    def _confidence_features(
+        self,
+        question: str,
+        ranking: list[tuple[int, float]],
+        dense: list[tuple[int, float]] | None,
+        rows: Mapping,
+        translations: dict[str, frozenset[str]],
+        snap: Snapshot,
+    ) -> tuple[float, ...] | None:
+        """(c1, gap, coverage…) of search/confidence.py; None without a dense ranking (lexical mode)."""
+        if dense is None:
+            return None
+        groups = match_groups(question, translations)
+        searchable = len(self._matchable(groups, question, snap))
+        texts = [f"{rows[p].title}\n{rows[p].text}" for p, _ in ranking[:RESULTS_LOOKED] if p in rows]
+        looked = dense[:DENSE_LOOKED]
+        article_of = {pid: rows[pid].article_id for pid, _ in looked if pid in rows}
+        return features(looked, article_of, groups, texts, searchable)
+
+    def confidence_features(self, queries: Sequence[str]) -> list[tuple[float, ...]]:
+        """The confidence features of hybrid answers to validated questions (for calibration:
+        bench/no_match.py, `dalil eval`)."""
+        with self.index.snapshot() as snap:
+            ranked = self.rank_channels(queries, "hybrid", CANDIDATES, snap=snap)
+            rows = snap.passages(set().union(*(self._confidence_ids(f, d) for f, d in ranked)))
+            return [
+                self._confidence_features(q, fused, dense, rows, self._translations(q), snap)
+                for q, (fused, dense) in zip(queries, ranked, strict=True)
+            ]
 
     def _answer_from_candidates(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
         """Grouping, date order and facets look at every candidate, not just one page of them."""
         wanted = options.offset + options.k
         depth = min(MAX_K, max(CANDIDATES, 5 * wanted))  # enough passages to fill k distinct articles
-        ranking = self._rank_parsed([parsed], options.mode, depth, options.filters, snap)[0]
+        ranking, dense = self._rank_parsed([parsed], options.mode, depth, options.filters, snap)[0]
         exhaustive = self._all_seen(ranking, snap, depth)
-        rows = snap.passages(pid for pid, _ in ranking)
+        rows = snap.passages({pid for pid, _ in ranking} | self._confidence_ids(ranking, dense))
+        translations = self._translations(parsed.text) if ranking else {}
+        confidence = self._confidence(parsed.text, ranking, dense, rows, translations, snap)
         if options.recency:
             dates = {pid: row.date for pid, row in rows.items()}
             ranking = with_recency(ranking, dates, snap.newest_date(), options.recency)
-        translations = self._translations(parsed.text) if ranking else {}
         facets, undated = None, 0
         if options.sort == "newest" or options.facets:
             words = self._matchable(match_groups(parsed.text, translations), parsed.text, snap)
@@ -339,7 +404,7 @@ class Searcher:
             page = ranking[options.offset : wanted]
             results = self._hits(page, rows, parsed.text, options.offset, translations)
             total = len(ranking)
-        return Answer(results, total, exhaustive, parsed, facets, undated)
+        return Answer(results, total, exhaustive, parsed, facets, undated, confidence)
 
     @staticmethod
     def _matchable(words: list[QueryTerms], question: str, snap: Snapshot) -> list[QueryTerms]:
@@ -399,9 +464,23 @@ class Searcher:
     ) -> list[list[tuple[int, float]]]:
         """Top-k (passage id, score) rankings, best first, for validated questions (all candidates
         when `cut` is False), from one snapshot of the index (taken here when none is given)."""
+        ranked = self.rank_channels(queries, mode, k, filters, weights, snap)
+        return [fused[:k] if cut else fused for fused, _ in ranked]
+
+    def rank_channels(
+        self,
+        queries: Sequence[str],
+        mode: str,
+        k: int,
+        filters: Filters = NO_FILTERS,
+        weights: FusionWeights = DEFAULT_WEIGHTS,
+        snap: Snapshot | None = None,
+    ) -> list[tuple[list[tuple[int, float]], list[tuple[int, float]] | None]]:
+        """Uncut (ranking, dense ranking) per question; the dense one is None in lexical mode (the
+        confidence reads its cosines)."""
         if snap is None:
             with self.index.snapshot() as own:
-                return self.rank(queries, mode, k, filters, weights, cut, own)
+                return self.rank_channels(queries, mode, k, filters, weights, own)
         depth = max(k, CANDIDATES)  # each channel's candidates; fusion normalises over these
         where = filters.as_dict()
         lexical_done: list[list[tuple[int, float]]] = []
@@ -423,12 +502,12 @@ class Searcher:
         out = []
         for i, query in enumerate(queries):
             if mode == "dense":
-                out.append(dense[i])
+                out.append((dense[i], dense[i]))
             elif mode == "lexical":
-                out.append(lexical_done[i])
+                out.append((lexical_done[i], None))
             else:
-                out.append(fuse(dense[i], lexical_done[i], script_of(query), weights))
-        return [ranking[:k] for ranking in out] if cut else out
+                out.append((fuse(dense[i], lexical_done[i], script_of(query), weights), dense[i]))
+        return out
 
     @staticmethod
     def _plain_lexical_ranking(
@@ -436,15 +515,18 @@ class Searcher:
     ) -> list[tuple[int, float]]:
         return lexical_search(snap, query_terms(query), depth, filters=where)
 
-    @staticmethod
-    def _lexical_ranking(snap: Snapshot, query: str, depth: int, where: dict) -> list[tuple[int, float]]:
-        """The lexical channel of hybrid search: for non-Arabic questions only their distinctive
-        Latin names and numbers may vote."""
-        script = script_of(query)
-        terms = query_terms(query, latin_only=script != "ar")
-        if script != "ar":
-            terms = distinctive(snap, terms)
-        return lexical_search(snap, terms, depth, filters=where)
+    def _lexical_ranking(
+        self, snap: Snapshot, query: str, depth: int, where: dict
+    ) -> list[tuple[int, float]]:
+        """The lexical channel of hybrid search: for a non-Arabic question, the Arabic counterparts
+        of its words and its distinctive Latin names and numbers (search/fusion.py)."""
+        return lexical_search(snap, self.hybrid_lexical_terms(snap, query), depth, filters=where)
+
+    def hybrid_lexical_terms(self, snap: Snapshot, query: str) -> QueryTerms:
+        if script_of(query) == "ar":
+            return query_terms(query)
+        latin = distinctive(snap, query_terms(query, latin_only=True))
+        return latin + self.translations.arabic_query_terms(query)
 
     def dense_rankings(
         self,

@@ -48,6 +48,16 @@ def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:
     return {w for g in groups for w in g.exact}, {s for g in groups for s in g.stems}
 
 
+def groups_held(text: str, groups: list[QueryTerms]) -> int:
+    """How many of the groups (question words) have a form in `text`, matched as highlighting does."""
+    norms, stems = set(), set()
+    for t in tokens(text):
+        norms.add(t.norm)
+        if is_arabic_term(t.norm):
+            stems.add(t.stem)
+    return sum(1 for g in groups if norms.intersection(g.exact) or stems.intersection(g.stems))
+
+
 def match_offsets(
     text: str, question: str, translations: Mapping[str, frozenset[str]] | None = None
 ) -> list[tuple[int, int]]:

@@ -241,3 +241,33 @@ def test_suggestions_while_typing(news_server, browser):
     page.wait_for_selector("#results article.result, #no-results")
     assert page.locator("#q").input_value() == texts[1]
     page.keyboard.press("Escape")
+
+
+def test_no_close_match_is_said_above_dimmed_results(news_server, browser):
+    """A question the news cannot answer: the notice above, the nearest results still below, dimmed;
+    a question it answers: no notice."""
+    from urllib.parse import quote
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(news_server + "/?q=" + quote("ما أفضل وصفة لتحضير الكشري في المنزل؟"))
+    notice = page.locator("#no-close-match")
+    assert notice.is_visible()
+    assert "No close match" in notice.inner_text() and "لا يوجد تطابق قريب" in notice.inner_text()
+    assert page.locator("#results").get_attribute("class") == "dimmed"
+    assert page.locator("#results article.result").count() >= 1  # still shown, below the notice
+    opacity = page.locator("#results article.result").first.evaluate("e => getComputedStyle(e).opacity")
+    assert float(opacity) < 1
+    notice_box, first_box = (
+        notice.bounding_box(),
+        page.locator("#results article.result").first.bounding_box(),
+    )
+    assert notice_box["y"] + notice_box["height"] <= first_box["y"]  # above the results
+    page.screenshot(path=str(ARTIFACTS / "no-close-match.png"))
+
+    page.fill("#q", "ميزة جديدة من إنستغرام لقصص الموسيقى")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=*")
+    page.wait_for_selector("#results article.result")
+    assert page.locator("#no-close-match").count() == 0
+    assert page.locator("#results").get_attribute("class") is None

@@ -48,6 +48,12 @@ class QueryTerms:
     def __bool__(self) -> bool:
         return bool(self.exact or self.stems)
 
+    def __add__(self, other: QueryTerms) -> QueryTerms:
+        """Both sets of terms, each once, in order."""
+        return QueryTerms(
+            tuple(dict.fromkeys(self.exact + other.exact)), tuple(dict.fromkeys(self.stems + other.stems))
+        )
+
 
 def query_terms(question: str, latin_only: bool = False) -> QueryTerms:
     """Content words of a question. `latin_only` keeps only Latin words and numbers."""
