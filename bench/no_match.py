@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 RECALL_TARGET = 0.95  # of half A's answerable questions kept above the line
-FEATURES = ("c1", "gap", "coverage", "coverage of all words", "tail")
+FEATURES = ("c1", "gap", "coverage", "coverage of all words", "tail", "rare coverage")
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 100) -> np.ndarray:

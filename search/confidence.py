@@ -2,7 +2,7 @@
 
 A search box always returns its k nearest passages, however far they are; a question the corpus
 cannot answer ("iPhone 17 battery life" over 2018 news) would get ten confident-looking results.
-The confidence is a logistic model per question language over five features of what retrieval
+The confidence is a logistic model per question language over six features of what retrieval
 already computed for the question (no extra model; one lookup of the dense candidates' articles):
 
 - `c1`: the best dense cosine. multilingual-e5's cosines sit in a narrow band (0.78-0.88 for
@@ -14,6 +14,9 @@ already computed for the question (no extra model; one lookup of the dense candi
   first three results, counted over the words Arabic text could hold and over all of them. A
   question about a thing the corpus never mentions (koshari, a 2026 phone) finds no passage holding
   its distinctive words, however close the cosine;
+- `rare coverage`: the same, each word weighted by its inverse document frequency in the index (a
+  word no passage holds weighs most), so that common words ("best", "life") held by any passage do
+  not make a question look answered;
 - `tail`: the best cosine's lead over the 30th dense candidate's. e5 puts some questions close to
   everything; the lead over the tail takes that per-question offset out (English AUC 0.66 for `c1`
   alone, 0.92 for `tail`, on half B).
@@ -61,8 +64,8 @@ class Model:
 
 # Fitted by `python bench/no_match.py` (half A); see docs/relevance.md for the figures on half B.
 MODELS = {
-    "ar": Model(bias=-46.740, weights=(50.648, 2.592, 3.560, 3.560, 11.798), threshold=0.347),
-    "en": Model(bias=-7.603, weights=(3.625, 19.609, 1.044, 3.358, 50.731), threshold=0.249),
+    "ar": Model(bias=-46.666, weights=(50.697, 0.867, 1.128, 1.128, 11.692, 5.135), threshold=0.354),
+    "en": Model(bias=-13.139, weights=(10.960, 18.100, 1.132, 2.033, 46.922, 1.523), threshold=0.253),
 }
 
 
@@ -84,12 +87,16 @@ def article_gap(dense: Sequence[tuple[int, float]], article_of: Mapping[int, str
     return best[0] - sum(rest) / len(rest)
 
 
-def coverage(groups: Sequence[QueryTerms], texts: Sequence[str]) -> float:
-    """The largest share of the question's word groups that one of `texts` holds (0 with no group)."""
-    groups = [g for g in groups if g]
+def coverage(
+    groups: Sequence[QueryTerms], texts: Sequence[str], weights: Sequence[float]
+) -> tuple[int, float]:
+    """Of the question's word groups, the most that one of `texts` holds, and the largest share of
+    their `weights` (rarity) one of them holds; (0, 0.0) with no group or no text."""
     if not groups or not texts:
-        return 0.0
-    return max(groups_held(text, groups) for text in texts) / len(groups)
+        return 0, 0.0
+    held = [groups_held(text, groups) for text in texts]
+    total = sum(weights) or 1.0
+    return max(len(h) for h in held), max(sum(weights[i] for i in h) for h in held) / total
 
 
 def features(
@@ -98,12 +105,15 @@ def features(
     groups: Sequence[QueryTerms],
     texts: Sequence[str],
     searchable: int,
+    rarity: Sequence[float],
 ) -> tuple[float, ...]:
-    """`searchable`: how many of `groups` Arabic text could hold (all of an Arabic question's)."""
+    """The model's inputs, in the order of its weights. `searchable`: how many of `groups` Arabic text
+    could hold (all of an Arabic question's); `rarity`: each group's inverse document frequency."""
     c1 = dense[0][1] if dense else 0.0
     tail = c1 - dense[-1][1] if dense else 0.0
-    held = coverage(groups, texts) * len([g for g in groups if g])
-    return (c1, article_gap(dense, article_of), held / max(1, searchable), held / max(1, len(groups)), tail)
+    held, rare_share = coverage(groups, texts, rarity)
+    gap = article_gap(dense, article_of)
+    return (c1, gap, held / max(1, searchable), held / max(1, len(groups)), tail, rare_share)
 
 
 def judge(question_script: str, feats: Sequence[float]) -> Confidence:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import unicodedata
@@ -348,12 +349,19 @@ class Searcher:
         """(c1, gap, coverage…) of search/confidence.py; None without a dense ranking (lexical mode)."""
         if dense is None:
             return None
-        groups = match_groups(question, translations)
+        groups = [g for g in match_groups(question, translations) if g]
         searchable = len(self._matchable(groups, question, snap))
         texts = [f"{rows[p].title}\n{rows[p].text}" for p, _ in ranking[:RESULTS_LOOKED] if p in rows]
         looked = dense[:DENSE_LOOKED]
         article_of = {pid: rows[pid].article_id for pid, _ in looked if pid in rows}
-        return features(looked, article_of, groups, texts, searchable)
+        return features(looked, article_of, groups, texts, searchable, self._rarity(groups, snap))
+
+    @staticmethod
+    def _rarity(groups: list[QueryTerms], snap: Snapshot) -> list[float]:
+        """log(1 + N / (1 + df)) per question word, df of its most frequent form (one query)."""
+        freqs = snap.doc_freqs({form for g in groups for form in g.exact})
+        n = max(1, snap.live_passages)
+        return [math.log(1 + n / (1 + max(freqs.get(f, 0) for f in g.exact))) for g in groups]
 
     def confidence_features(self, queries: Sequence[str]) -> list[tuple[float, ...]]:
         """The confidence features of hybrid answers to validated questions (for calibration:

@@ -10,7 +10,7 @@ question, the Arabic translations of its words (search/crosslingual.py) are matc
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dalil.indexer.analysis.arabic import is_arabic_term, stem, tokens
@@ -48,14 +48,14 @@ def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:
     return {w for g in groups for w in g.exact}, {s for g in groups for s in g.stems}
 
 
-def groups_held(text: str, groups: list[QueryTerms]) -> int:
-    """How many of the groups (question words) have a form in `text`, matched as highlighting does."""
+def groups_held(text: str, groups: Sequence[QueryTerms]) -> set[int]:
+    """Which of the groups (question words) have a form in `text`, matched as highlighting does."""
     norms, stems = set(), set()
     for t in tokens(text):
         norms.add(t.norm)
         if is_arabic_term(t.norm):
             stems.add(t.stem)
-    return sum(1 for g in groups if norms.intersection(g.exact) or stems.intersection(g.stems))
+    return {i for i, g in enumerate(groups) if norms.intersection(g.exact) or stems.intersection(g.stems)}
 
 
 def match_offsets(

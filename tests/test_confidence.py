@@ -32,16 +32,18 @@ def test_coverage_is_the_best_share_of_question_words_one_result_holds():
     groups = match_groups("روسيا الخامس 5G")
     assert len(groups) == 3
     texts = ["التعاون مع روسيا في مجال الجيل الخامس", "شبكات 5G في مصر"]
-    assert coverage(groups, texts) == pytest.approx(2 / 3)  # the first text holds two of the three
-    assert coverage(groups, ["شبكات 5G في مصر"]) == pytest.approx(1 / 3)
-    assert coverage(groups, []) == 0.0 and coverage([], texts) == 0.0
+    rarity = [1.0, 1.0, 6.0]  # 5G is the rare word
+    held, rare_share = coverage(groups, texts, rarity)
+    assert held == 2  # the first text holds two of the three
+    assert rare_share == pytest.approx(6 / 8)  # the second holds the rare one: the larger share
+    assert coverage(groups, [], rarity) == (0, 0.0) and coverage([], texts, []) == (0, 0.0)
 
 
 def test_judge_uses_the_question_languages_model_and_threshold():
     for script, lang in (("ar", "ar"), ("latin", "en"), ("other", "en")):
         model = MODELS[lang]
-        strong = judge(script, (1.0, 0.2, 1.0, 1.0, 0.3))
-        weak = judge(script, (0.6, 0.0, 0.0, 0.0, 0.0))
+        strong = judge(script, (1.0, 0.2, 1.0, 1.0, 0.3, 1.0))
+        weak = judge(script, (0.6, 0.0, 0.0, 0.0, 0.0, 0.0))
         assert strong.value > weak.value
         assert not strong.no_close_match and weak.no_close_match
         assert weak.value < model.threshold <= strong.value
