@@ -280,12 +280,14 @@ class ConfidenceRows:
         self.values.setdefault((lang, half, answerable), []).append(value)
 
     def summary(self, thresholds: dict[str, float]) -> dict[str, dict[str, dict[str, float]]]:
-        """{lang: {half: {auc, kept, flagged, answerable, unanswerable}}} for JSON output."""
+        """{lang: {"A"|"B"|"all": {auc, kept, flagged, answerable, unanswerable}}}; a half is left out
+        when it lacks answerable or unanswerable questions."""
         out: dict[str, dict[str, dict[str, float]]] = {}
         for lang in ("ar", "en"):
-            for half in HALVES:
-                yes = self.values.get((lang, half, True), [])
-                no = self.values.get((lang, half, False), [])
+            for half in (*HALVES, "all"):
+                which = HALVES if half == "all" else (half,)
+                yes = [v for h in which for v in self.values.get((lang, h, True), [])]
+                no = [v for h in which for v in self.values.get((lang, h, False), [])]
                 if yes and no:
                     out.setdefault(lang, {})[half] = {
                         "auc": roc_auc(yes, no),

@@ -155,6 +155,19 @@ def test_eval_command_on_a_tiny_squad_set(tmp_path):
     assert report["modes"]["hybrid"]["recall@1"] == 1.0
     table = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--modes", "dense")
     assert "| tiny | dense | 100.0 |" in table.stdout
+    assert "Halves (A:" in table.stdout and "B: R@1" in table.stdout  # the held-apart half too
+    assert set(report["halves"]["hybrid"]) == {"A", "B"}
+    unanswerable = tmp_path / "no.jsonl"
+    unanswerable.write_text(
+        '{"id": "u1", "lang": "ar", "query": "ما أفضل وصفة لتحضير الكشري في المنزل؟"}\n'
+        '{"id": "u2", "lang": "ar", "query": "من فاز بكأس العالم لكرة القدم 2026؟"}\n',
+        encoding="utf-8",
+    )
+    judged = dalil(
+        "eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--unanswerable", str(unanswerable)
+    )
+    assert judged.returncode == 0, judged.stderr
+    assert "ROC AUC" in judged.stdout and "| ar | all | 2 / 2 | 1.000 |" in judged.stdout
 
 
 def test_search_modes_and_grouping_from_the_cli(seed_index):
