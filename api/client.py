@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 from dalil.api.errors import Error, InvalidRequest, Unavailable, from_response
-from dalil.api.python import WriteResult
+from dalil.api.python import Results, WriteResult
 from dalil.search.engine import Hit
 
 ARTICLES_PER_REQUEST = 1_000  # the server's limit for one POST /articles
@@ -49,14 +49,15 @@ class Client:
         lang: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
-    ) -> list[Hit]:
-        """The server's `POST /search`, as `Index.search`."""
+    ) -> Results:
+        """The server's `POST /search`, as `Index.search` (hits, with the answer's confidence)."""
         body = {
             "q": question, "k": k, "mode": mode, "offset": offset, "source": source, "category": category,
             "lang": lang, "date_from": _date(date_from), "date_to": _date(date_to),
         }  # fmt: skip
         answer = self._request("POST", "/search", json={k: v for k, v in body.items() if v is not None})
-        return [_hit(r) for r in answer["results"]]
+        hits = [_hit(r) for r in answer["results"]]
+        return Results(hits, answer.get("confidence"), bool(answer.get("no_close_match", False)))
 
     def add(self, articles: Iterable[Mapping[str, Any]]) -> WriteResult:
         """Add or update articles (dicts with the JSONL fields); one commit per 1,000 articles."""

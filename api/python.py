@@ -20,10 +20,25 @@ from dalil.api.errors import InvalidRequest, one_line, translated
 if TYPE_CHECKING:
     from dalil.indexer.corpus import Problem, RawArticle
     from dalil.indexer.encoders.engines import Encoder
-    from dalil.search.engine import Hit, Searcher
+    from dalil.search.engine import Searcher
     from dalil.search.live import LiveSearcher
 
 ArticleLike = Mapping[str, Any]
+
+
+class Results(list):
+    """The hits of one search (a list of `Hit`, best first) and how sure the engine is that the
+    index answers the question at all: `confidence` (0-1; None in lexical mode) and
+    `no_close_match` (the nearest passages are given, but they may not answer it)."""
+
+    def __init__(self, hits: Iterable = (), confidence: float | None = None, no_close_match: bool = False):
+        super().__init__(hits)
+        self.confidence = confidence
+        self.no_close_match = no_close_match
+
+    def __repr__(self) -> str:
+        judged = f"confidence={self.confidence!r}, no_close_match={self.no_close_match}"
+        return f"Results({list.__repr__(self)}, {judged})"
 
 
 @dataclass(frozen=True)
@@ -218,11 +233,12 @@ class Index:
         date_to: str | dt.date | None = None,
         sort: str = "relevance",
         recency: float | None = None,
-    ) -> list[Hit]:
+    ) -> Results:
         """The `k` best passages for an Arabic or English question (`mode`: hybrid, dense, lexical),
         after skipping `offset`; filters keep only matching articles (dates inclusive, YYYY-MM-DD).
         The question may hold "exact phrases" and -excluded words. `sort="newest"`: the matching
-        passages by date; `recency`: a half-life in days that favours recent stories."""
+        passages by date; `recency`: a half-life in days that favours recent stories. The list
+        also carries `confidence` and `no_close_match` (see `Results`)."""
         from dalil.search.engine import Filters, SearchOptions
 
         filters = Filters(
@@ -234,7 +250,11 @@ class Index:
         )
         with translated():
             options = SearchOptions(k, mode, filters, offset, sort=sort, recency=recency)
-            return self._searcher().answer(question, options).results
+            answer = self._searcher().answer(question, options)
+        judged = answer.confidence
+        if judged is None:
+            return Results(answer.results)
+        return Results(answer.results, round(judged.value, 3), judged.no_close_match)
 
     def add(self, articles: str | Path | Iterable[ArticleLike], *, wait: float = 30.0) -> WriteResult:
         """Add or update articles by id, as one commit: dicts with the JSONL fields, or a corpus path.

@@ -45,6 +45,7 @@ _LAZY = {
     "Index": "dalil.api.python",
     "BuildResult": "dalil.api.python",
     "WriteResult": "dalil.api.python",
+    "Results": "dalil.api.python",
     "Hit": "dalil.search.engine",
     "Client": "dalil.api.client",
 }
@@ -59,6 +60,7 @@ __all__ = [
     "IndexDamaged",
     "InvalidRequest",
     "NotFound",
+    "Results",
     "Unauthorized",
     "Unavailable",
     "WriteResult",
@@ -69,7 +71,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from dalil.api.client import Client
-    from dalil.api.python import BuildResult, Index, WriteResult, build_index, open_index
+    from dalil.api.python import BuildResult, Index, Results, WriteResult, build_index, open_index
     from dalil.search.engine import Hit
 
 

@@ -71,6 +71,7 @@ def test_build_from_dicts_then_search_in_arabic_and_english(tmp_path):
         assert [h.rank for h in hits] == [1, 2, 3]
         assert isinstance(hits[0], dalil.Hit) and hits[0].article_id == "000_5e840d295c91c543"
         assert hits[0].source == "seed"
+        assert isinstance(hits, dalil.Results) and hits.no_close_match is False and hits.confidence > 0.5
 
 
 def test_build_from_a_path_reports_skipped_records(tmp_path):
@@ -170,6 +171,7 @@ def test_client_answers_as_the_local_index_does(server_url, index_copy, encoder)
         assert client.stats()["passages"] == 42
     assert [(h.article_id, h.passage_id) for h in got] == [(h.article_id, h.passage_id) for h in expected]
     assert got[0].text == expected[0].text and got[0].highlights == expected[0].highlights
+    assert (got.confidence, got.no_close_match) == (expected.confidence, expected.no_close_match)
 
 
 def test_client_writes_with_the_token(server_url):
