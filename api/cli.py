@@ -381,7 +381,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                 from dalil.api.requests import facet_lists
 
                 payload["facets"] = facet_lists(answer.facets)
-            payload.update(_confidence_fields(answer.confidence))
+            from dalil.search.confidence import confidence_fields
+
+            payload.update(confidence_fields(answer.confidence))
             print(json.dumps(payload, ensure_ascii=False))
             return EXIT_OK
         _print_syntax(answer.parsed)
@@ -418,13 +420,6 @@ def _answer(index, args: argparse.Namespace):
     )
     with translated():
         return index._searcher().answer(args.question, options)
-
-
-def _confidence_fields(confidence) -> dict:
-    """The confidence as the API gives it: null in lexical mode."""
-    if confidence is None:
-        return {"confidence": None, "no_close_match": False}
-    return confidence.to_dict()
 
 
 def _undated_note(undated: int) -> str:
@@ -559,21 +554,13 @@ def _print_readable(question: str, hits: list) -> None:
 
 
 def _labelled_sets(args: argparse.Namespace) -> list:
-    from dalil.search.evaluation import load_news, load_qrels, load_squad
+    from dalil.search.evaluation import load_qrels, load_squad, standard_sets
 
     if not args.sets:
         dev = default_eval_dir()
         if not dev.is_dir():
             raise CliError(f"no set given and the development sets are not at {dev}")
-        sets = [
-            load_squad(dev / "arcd.json", name="arcd (ar)"),
-            load_squad(dev / "xquad-dev.ar.json", name="xquad-dev (ar)"),
-            load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-dev (en->ar)"),
-        ]
-        news = default_news_corpus()
-        if news.is_file():  # the news-domain sets (search/evaluation.py load_news)
-            sets += load_news(news, written_questions_dir() / "news-en.jsonl")
-        return sets
+        return standard_sets(dev, default_news_corpus(), written_questions_dir() / "news-en.jsonl")
     if args.questions and len(args.sets) != 1:
         raise UsageError("--questions goes with exactly one SQuAD set")
     sets = []
@@ -607,18 +594,12 @@ def _unanswerable(args: argparse.Namespace) -> list:
 
 def _judge(searcher, lset, negatives: list, rows) -> None:
     """Confidence values of the set's questions (answerable) and of `negatives` over its index."""
-    from dalil.indexer.analysis.arabic import script_of
-    from dalil.search.confidence import judge
-    from dalil.search.engine import validate_query
-    from dalil.search.evaluation import half_of
+    from dalil.search.confidence import judge, model_language
+    from dalil.search.evaluation import confidence_inputs, half_of
 
     for questions, answerable in ((lset.questions, True), (negatives, False)):
-        for start in range(0, len(questions), 64):
-            chunk = questions[start : start + 64]
-            texts = [validate_query(q.query, 10)[0] for q in chunk]
-            for q, text, feats in zip(chunk, texts, searcher.confidence_features(texts), strict=True):
-                lang = "ar" if script_of(text) == "ar" else "en"
-                rows.add(lang, half_of(q), answerable, judge(script_of(text), feats).value)
+        for q, text, feats in confidence_inputs(searcher, questions):
+            rows.add(model_language(text), half_of(q), answerable, judge(text, feats).value)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

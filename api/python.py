@@ -251,10 +251,9 @@ class Index:
         with translated():
             options = SearchOptions(k, mode, filters, offset, sort=sort, recency=recency)
             answer = self._searcher().answer(question, options)
-        judged = answer.confidence
-        if judged is None:
-            return Results(answer.results)
-        return Results(answer.results, round(judged.value, 3), judged.no_close_match)
+        from dalil.search.confidence import confidence_fields
+
+        return Results(answer.results, **confidence_fields(answer.confidence))
 
     def add(self, articles: str | Path | Iterable[ArticleLike], *, wait: float = 30.0) -> WriteResult:
         """Add or update articles by id, as one commit: dicts with the JSONL fields, or a corpus path.

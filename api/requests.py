@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from dalil.search.confidence import confidence_fields
 from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher, SearchOptions
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -165,12 +166,7 @@ def run_search(searcher: Searcher, req: SearchRequest) -> dict:
         out["undated"] = answer.undated
     if answer.facets is not None:
         out["facets"] = facet_lists(answer.facets)
-    # How sure the engine is that the index answers the question (search/confidence.py); null in
-    # lexical mode, which computes no dense scores to judge by.
-    if answer.confidence is None:
-        out.update(confidence=None, no_close_match=False)
-    else:
-        out.update(answer.confidence.to_dict())
+    out.update(confidence_fields(answer.confidence))  # is the question answered at all?
     return out
 
 

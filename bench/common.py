@@ -48,3 +48,18 @@ def start_server(
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     raise SystemExit("dalil serve did not become ready")
+
+
+def evaluation_sets() -> list:
+    """The sets `dalil eval` measures with no set named (search/evaluation.py standard_sets)."""
+    from dalil.api.paths import default_eval_dir, default_news_corpus, written_questions_dir
+    from dalil.search.evaluation import standard_sets
+
+    return standard_sets(default_eval_dir(), default_news_corpus(), written_questions_dir() / "news-en.jsonl")
+
+
+def evaluation_indexes(cache: Path) -> dict[int, Path]:
+    """The indexes `dalil eval` built in `cache`, by their article count (each set's is distinct)."""
+    from dalil.indexer.store.reader import index_metadata
+
+    return {index_metadata(d)["counts"]["articles"]: d for d in Path(cache).glob("corpus-*")}

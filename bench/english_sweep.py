@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dalil.indexer  # noqa: F401 - thread limits first
+from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.encoders.engines import load_encoder
-from dalil.indexer.store.reader import index_metadata
 from dalil.search.engine import Searcher
-from dalil.search.evaluation import HALVES, half_of, load_news, load_squad, mean_metrics, question_metrics
+from dalil.search.evaluation import HALVES, half_of, mean_metrics, question_metrics
 from dalil.search.fusion import FusionWeights, convex, dense_led
 from dalil.search.lexical import distinctive, lexical_search
 
@@ -44,15 +44,11 @@ def score(searcher, questions, rankings) -> str:
 
 
 def main() -> None:
-    from dalil.api.paths import default_eval_dir, default_news_corpus, written_questions_dir
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--eval-cache", default=str(Path.home() / ".cache" / "dalil" / "eval"))
     args = parser.parse_args()
-    dev = default_eval_dir()
-    news = load_news(default_news_corpus(), written_questions_dir() / "news-en.jsonl")
-    sets = [load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad (en->ar)"), news[1]]
-    by_articles = {index_metadata(d)["counts"]["articles"]: d for d in Path(args.eval_cache).glob("corpus-*")}
+    sets = [s for s in evaluation_sets() if s.name.endswith("(en->ar)")]
+    by_articles = evaluation_indexes(Path(args.eval_cache))
     encoder = load_encoder("e5-fast")
     for lset in sets:
         searcher = Searcher.open(by_articles[len(lset.articles)], encoder)

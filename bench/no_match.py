@@ -24,6 +24,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from common import evaluation_indexes, evaluation_sets
 
 RECALL_TARGET = 0.95  # of half A's answerable questions kept above the line
 FEATURES = ("c1", "gap", "coverage", "coverage of all words", "tail", "rare coverage")
@@ -49,33 +50,24 @@ def predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def collect(cache: Path) -> list[tuple[str, str, int, tuple[float, float, float]]]:
     """(lang, half, answerable, features) for every question over every evaluation index."""
-    from dalil.api.paths import default_eval_dir, default_news_corpus, written_questions_dir
-    from dalil.indexer.analysis.arabic import script_of
+    from dalil.api.paths import written_questions_dir
     from dalil.indexer.encoders.engines import load_encoder
-    from dalil.indexer.store.reader import index_metadata
-    from dalil.search.engine import Searcher, validate_query
-    from dalil.search.evaluation import half_of, load_news, load_squad, load_unanswerable
+    from dalil.search.confidence import model_language
+    from dalil.search.engine import Searcher
+    from dalil.search.evaluation import confidence_inputs, half_of, load_unanswerable
 
-    dev = default_eval_dir()
-    sets = [
-        load_squad(dev / "arcd.json", name="arcd"),
-        load_squad(dev / "xquad-dev.ar.json", name="xquad-ar"),
-        load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-en"),
-        *load_news(default_news_corpus(), written_questions_dir() / "news-en.jsonl"),
-    ]
     negatives = load_unanswerable(written_questions_dir() / "unanswerable.jsonl")
-    by_articles = {index_metadata(d)["counts"]["articles"]: d for d in cache.glob("corpus-*")}
+    by_articles = evaluation_indexes(cache)
     encoder = load_encoder("e5-fast")  # what `dalil eval` and a server ask with
     rows, asked = [], set()
-    for lset in sets:
+    for lset in evaluation_sets():
         index_dir = by_articles[len(lset.articles)]
         searcher = Searcher.open(index_dir, encoder)
         groups = [(lset.questions, 1)] + ([] if index_dir in asked else [(negatives, 0)])
         asked.add(index_dir)
         for questions, answerable in groups:
-            texts = [validate_query(q.query, 10)[0] for q in questions]
-            for q, text, f in zip(questions, texts, searcher.confidence_features(texts), strict=True):
-                rows.append(("ar" if script_of(text) == "ar" else "en", half_of(q), answerable, f))
+            for q, text, f in confidence_inputs(searcher, questions):
+                rows.append((model_language(text), half_of(q), answerable, f))
         searcher.close()
         print(f"{lset.name}: {len(lset.questions)} questions", flush=True)
     return rows

@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from common import evaluation_indexes, evaluation_sets
 
 FEATURES = (
     "fused",
@@ -136,26 +137,18 @@ def word_idf(snap, groups) -> dict[str, float]:
 
 
 def main() -> None:
-    from dalil.api.paths import default_eval_dir, default_news_corpus, written_questions_dir
-    from dalil.indexer.analysis.arabic import script_of
     from dalil.indexer.encoders.engines import load_encoder
-    from dalil.indexer.store.reader import index_metadata
+    from dalil.search.confidence import model_language
     from dalil.search.engine import CANDIDATES, Searcher
-    from dalil.search.evaluation import half_of, load_news, load_squad, mean_metrics, question_metrics
+    from dalil.search.evaluation import half_of, mean_metrics, question_metrics
     from dalil.search.highlight import match_groups
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--eval-cache", default=str(Path.home() / ".cache" / "dalil" / "eval"))
     parser.add_argument("--top", type=int, default=20)
     args = parser.parse_args()
-    dev = default_eval_dir()
-    sets = [
-        load_squad(dev / "arcd.json", name="arcd (ar)"),
-        load_squad(dev / "xquad-dev.ar.json", name="xquad (ar)"),
-        load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad (en->ar)"),
-        *load_news(default_news_corpus(), written_questions_dir() / "news-en.jsonl"),
-    ]
-    by_articles = {index_metadata(d)["counts"]["articles"]: d for d in Path(args.eval_cache).glob("corpus-*")}
+    sets = evaluation_sets()
+    by_articles = evaluation_indexes(Path(args.eval_cache))
     encoder = load_encoder("e5-fast")
     data = []  # per question: (set, lang, half, relevant, fused ids, features, labels, article_of)
     for lset in sets:
@@ -174,7 +167,7 @@ def main() -> None:
                     rows = snap.passages(pid for pid, _ in fused[: args.top])
                     ids, feats = candidate_features(groups, idf, fused, dense, lexical, rows, args.top)
                     labels = np.array([rows[p].article_id in q.relevant for p in ids], dtype=np.float64)
-                    lang = "ar" if script_of(text) == "ar" else "en"
+                    lang = model_language(text)
                     article_of = {p: rows[p].article_id for p in ids}
                     data.append(
                         (lset.name, lang, half_of(q), q.relevant, ids, feats, labels, article_of, fused)

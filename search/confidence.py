@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dalil.indexer.analysis.arabic import script_of
 from dalil.indexer.analysis.terms import QueryTerms
 from dalil.search.highlight import groups_held
 
@@ -116,8 +117,21 @@ def features(
     return (c1, gap, held / max(1, searchable), held / max(1, len(groups)), tail, rare_share)
 
 
-def judge(question_script: str, feats: Sequence[float]) -> Confidence:
-    """The confidence of a question written in `question_script` ('ar' or anything else)."""
-    model = MODELS["ar" if question_script == "ar" else "en"]
+def model_language(question: str) -> str:
+    """Which model judges a question: "ar" for one written in Arabic, "en" for any other."""
+    return "ar" if script_of(question) == "ar" else "en"
+
+
+def judge(question: str, feats: Sequence[float]) -> Confidence:
+    """The confidence of a question, by the model of its language."""
+    model = MODELS[model_language(question)]
     value = model.value(feats)
     return Confidence(value, value < model.threshold)
+
+
+def confidence_fields(confidence: Confidence | None) -> dict[str, object]:
+    """The confidence as the API, the CLI's JSON and `dalil.Results` give it: null and false in
+    lexical mode, which computes no dense scores to judge by."""
+    if confidence is None:
+        return {"confidence": None, "no_close_match": False}
+    return confidence.to_dict()

@@ -10,15 +10,19 @@ wrong words 0.85-0.87.
 
 from __future__ import annotations
 
-from dalil.indexer.analysis.arabic import is_arabic_term, stem
+import functools
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from dalil.indexer.analysis.terms import QueryTerms, query_terms
 from dalil.indexer.store.vocabulary import Vocabulary
 from dalil.search.cache import EmbeddingCache
+from dalil.search.highlight import match_stems
 
 MIN_SIMILARITY = 0.875
 MARGIN = 0.02
 _MAX_WORDS = 12
-_MIN_STEM = 3  # shorter stems match too many unrelated words (as in search/highlight.py)
+QUESTIONS_KEPT = 1024  # lookups kept, by question
 CANDIDATES = 32  # nearest words looked at per question word (spelling variants of one word: a few)
 
 
@@ -27,6 +31,10 @@ class CrossLingualTerms:
         self.vocabulary = vocabulary
         self.encoder = encoder
         self._words = EmbeddingCache(encoder.encode_queries)
+        # An English question's words are looked up twice: by its lexical channel and by highlighting
+        # (and matching), in the same answer; the table is fixed for this object's life, so the
+        # answer for a question is kept (read-only) rather than searched for again.
+        self.arabic_terms_by_word = functools.lru_cache(maxsize=QUESTIONS_KEPT)(self._lookup)
 
     def arabic_terms(self, question: str) -> frozenset[str]:
         """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
@@ -35,21 +43,21 @@ class CrossLingualTerms:
     def arabic_query_terms(self, question: str) -> QueryTerms:
         """The aligned Arabic words as a lexical query: their forms, and their light stems of three
         letters or more (as highlighting matches them)."""
-        words = sorted(self.arabic_terms(question))
-        stems = dict.fromkeys(stem(w) for w in words if is_arabic_term(w) and len(stem(w)) >= _MIN_STEM)
-        return QueryTerms(tuple(words), tuple(stems))
+        words = tuple(sorted(self.arabic_terms(question)))
+        return QueryTerms(words, match_stems(words))
 
-    def arabic_terms_by_word(self, question: str) -> dict[str, frozenset[str]]:
-        """For each Latin content word of the question (normalised), its aligned Arabic words."""
+    def _lookup(self, question: str) -> Mapping[str, frozenset[str]]:
+        """For each Latin content word of the question (normalised), its aligned Arabic words
+        (`arabic_terms_by_word`, which keeps the answers of recent questions)."""
         if self.vocabulary is None or not len(self.vocabulary.words):
-            return {}
+            return MappingProxyType({})
         words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]
         if not words:
-            return {}
+            return MappingProxyType({})
         vectors = self._words.get_many(list(words))  # new words embedded in one batch, not one by one
         found: dict[str, frozenset[str]] = {}
         for word, (ids, scores) in zip(words, self.vocabulary.nearest(vectors, CANDIDATES), strict=True):
             if len(scores) and scores[0] >= MIN_SIMILARITY:
                 keep = ids[scores >= max(MIN_SIMILARITY, float(scores[0]) - MARGIN)]
                 found[word] = frozenset(self.vocabulary.words[i] for i in keep)
-        return found
+        return MappingProxyType(found)  # shared by the callers of one question

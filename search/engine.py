@@ -331,11 +331,11 @@ class Searcher:
         ranking: list[tuple[int, float]],
         dense: list[tuple[int, float]] | None,
         rows: Mapping[int, object],
-        translations: dict[str, frozenset[str]],
+        translations: Mapping[str, frozenset[str]],
         snap: Snapshot,
     ) -> Confidence | None:
         feats = self._confidence_features(question, ranking, dense, rows, translations, snap)
-        return None if feats is None else judge(script_of(question), feats)
+        return None if feats is None else judge(question, feats)
 
     def _confidence_features(
         self,
@@ -343,24 +343,25 @@ class Searcher:
         ranking: list[tuple[int, float]],
         dense: list[tuple[int, float]] | None,
         rows: Mapping,
-        translations: dict[str, frozenset[str]],
+        translations: Mapping[str, frozenset[str]],
         snap: Snapshot,
     ) -> tuple[float, ...] | None:
         """(c1, gap, coverage…) of search/confidence.py; None without a dense ranking (lexical mode)."""
         if dense is None:
             return None
         groups = [g for g in match_groups(question, translations) if g]
-        searchable = len(self._matchable(groups, question, snap))
+        freqs = snap.doc_freqs({form for g in groups for form in g.exact})  # one query for both uses
+        searchable = len(self._matchable(groups, question, snap, freqs))
         texts = [f"{rows[p].title}\n{rows[p].text}" for p, _ in ranking[:RESULTS_LOOKED] if p in rows]
         looked = dense[:DENSE_LOOKED]
         article_of = {pid: rows[pid].article_id for pid, _ in looked if pid in rows}
-        return features(looked, article_of, groups, texts, searchable, self._rarity(groups, snap))
+        rarity = self._rarity(groups, freqs, snap.live_passages)
+        return features(looked, article_of, groups, texts, searchable, rarity)
 
     @staticmethod
-    def _rarity(groups: list[QueryTerms], snap: Snapshot) -> list[float]:
-        """log(1 + N / (1 + df)) per question word, df of its most frequent form (one query)."""
-        freqs = snap.doc_freqs({form for g in groups for form in g.exact})
-        n = max(1, snap.live_passages)
+    def _rarity(groups: list[QueryTerms], freqs: Mapping[str, int], passages: int) -> list[float]:
+        """log(1 + N / (1 + df)) per question word, df of its most frequent form."""
+        n = max(1, passages)
         return [math.log(1 + n / (1 + max(freqs.get(f, 0) for f in g.exact))) for g in groups]
 
     def confidence_features(self, queries: Sequence[str]) -> list[tuple[float, ...]]:
@@ -415,12 +416,15 @@ class Searcher:
         return Answer(results, total, exhaustive, parsed, facets, undated, confidence)
 
     @staticmethod
-    def _matchable(words: list[QueryTerms], question: str, snap: Snapshot) -> list[QueryTerms]:
+    def _matchable(
+        words: list[QueryTerms], question: str, snap: Snapshot, freqs: Mapping[str, int] | None = None
+    ) -> list[QueryTerms]:
         """The words of a question that Arabic text can hold: all of an Arabic question's; of an
-        English one, those with Arabic counterparts or found in the index as written ("5G")."""
+        English one, those with Arabic counterparts or found in the index as written ("5G").
+        `freqs`: document frequencies already read for (at least) the words' written forms."""
         if script_of(question) == "ar":
             return words
-        written = snap.doc_freqs(w.exact[0] for w in words)
+        written = freqs if freqs is not None else snap.doc_freqs(w.exact[0] for w in words)
         return [w for w in words if len(w.exact) > 1 or written.get(w.exact[0], 0) > 0]
 
     def related(self, article_id: str, k: int = 5) -> Related | None:
@@ -553,7 +557,7 @@ class Searcher:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _translations(self, query: str) -> dict[str, frozenset[str]]:
+    def _translations(self, query: str) -> Mapping[str, frozenset[str]]:
         """Arabic words for each of a non-Arabic question's words (for highlighting and matching)."""
         return self.translations.arabic_terms_by_word(query) if script_of(query) != "ar" else {}
 
@@ -563,7 +567,7 @@ class Searcher:
         rows: dict,
         query: str,
         offset: int = 0,
-        translations: dict[str, frozenset[str]] | None = None,
+        translations: Mapping[str, frozenset[str]] | None = None,
     ) -> list[Hit]:
         if translations is None:
             translations = self._translations(query) if ranking else {}

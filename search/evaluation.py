@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,7 +51,6 @@ class LabelledSet:
     name: str
     questions: tuple[Question, ...]
     articles: tuple[RawArticle, ...] = ()  # the corpus to index; empty for qrels over an existing index
-    lang: str = "ar"  # the questions' language
 
 
 HALVES = ("A", "B")
@@ -100,8 +99,7 @@ def load_squad(corpus_file: Path, questions_file: Path | None = None, name: str 
                     )
     if not questions:
         raise ValueError(f"{source}: no question matches a paragraph of {corpus_file}")
-    lang = "ar" if questions_file is None else "en"
-    return LabelledSet(name or Path(source).stem, tuple(questions), tuple(articles), lang)
+    return LabelledSet(name or Path(source).stem, tuple(questions), tuple(articles))
 
 
 NEWS_ARTICLES = 600  # the corpus file's first lines: a fair sample (its lines are shuffled)
@@ -133,12 +131,25 @@ def load_news(
         if a.title and shared[a.title.strip()] == 1 and len(a.title.split()) >= _MIN_HEADLINE_WORDS
     ]
     articles = tuple(replace(a, title="") for a in chosen)  # headlines held out of the index
-    sets = [LabelledSet("news (ar)", tuple(questions), articles, "ar")]
+    sets = [LabelledSet("news (ar)", tuple(questions), articles)]
     if english_file is not None:
         ids = {a.article_id for a in chosen}
         english = [q for q in load_qrels(english_file).questions if q.relevant <= ids]
         if english:
-            sets.append(LabelledSet("news (en->ar)", tuple(english), articles, "en"))
+            sets.append(LabelledSet("news (en->ar)", tuple(english), articles))
+    return sets
+
+
+def standard_sets(dev: Path, news_corpus: Path | None = None, news_english: Path | None = None) -> list:
+    """What `dalil eval` measures when no set is named: ARCD, XQuAD-dev Arabic and English->Arabic
+    (SQuAD files in `dev`), and the news sets when `news_corpus` exists."""
+    sets = [
+        load_squad(dev / "arcd.json", name="arcd (ar)"),
+        load_squad(dev / "xquad-dev.ar.json", name="xquad-dev (ar)"),
+        load_squad(dev / "xquad-dev.ar.json", dev / "xquad-dev.en.json", name="xquad-dev (en->ar)"),
+    ]
+    if news_corpus is not None and news_corpus.is_file():
+        sets += load_news(news_corpus, news_english)
     return sets
 
 
@@ -255,6 +266,17 @@ def load_unanswerable(path: Path) -> list[Question]:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{lineno}: expected {{'id', 'lang', 'query'}} ({exc})") from exc
     return out
+
+
+def confidence_inputs(searcher, questions: Sequence[Question], batch: int = 64) -> Iterator[tuple]:
+    """(question, its validated text, its confidence features) for each question, answered in hybrid
+    mode in batches: what `dalil eval` judges and bench/no_match.py fits on."""
+    from dalil.search.engine import validate_query
+
+    for start in range(0, len(questions), batch):
+        chunk = questions[start : start + batch]
+        texts = [validate_query(q.query, 10)[0] for q in chunk]
+        yield from zip(chunk, texts, searcher.confidence_features(texts), strict=True)
 
 
 def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:

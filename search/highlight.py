@@ -38,9 +38,15 @@ def match_groups(question: str, translations: Mapping[str, frozenset[str]] | Non
     groups = []
     for word in terms.exact:
         forms = (word, *sorted(translations.get(word, ())))
-        stems = dict.fromkeys(stem(f) for f in forms if is_arabic_term(f) and len(stem(f)) >= _MIN_STEM_MATCH)
-        groups.append(QueryTerms(forms, tuple(stems)))
+        groups.append(QueryTerms(forms, match_stems(forms)))
     return groups
+
+
+def match_stems(forms: Sequence[str]) -> tuple[str, ...]:
+    """The light stems a passage word may match these forms by: of Arabic forms, three letters or more."""
+    return tuple(
+        dict.fromkeys(stem(f) for f in forms if is_arabic_term(f) and len(stem(f)) >= _MIN_STEM_MATCH)
+    )
 
 
 def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:
