@@ -581,10 +581,13 @@ def _unanswerable(args: argparse.Namespace) -> list:
     """The questions no evaluation corpus answers: given, or the written ones with the default sets."""
     from dalil.search.evaluation import load_unanswerable
 
-    path = Path(args.unanswerable) if args.unanswerable else None
-    if path is None and not args.sets:
+    if args.unanswerable:
+        path = Path(args.unanswerable)  # named: it must be there
+    elif not args.sets:
         path = written_questions_dir() / "unanswerable.jsonl"
-    if path is None or not path.is_file():
+        if not path.is_file():  # the default set's companion; a wheel install has none
+            return []
+    else:
         return []
     try:
         return load_unanswerable(path)

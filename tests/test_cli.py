@@ -168,6 +168,9 @@ def test_eval_command_on_a_tiny_squad_set(tmp_path):
     )
     assert judged.returncode == 0, judged.stderr
     assert "ROC AUC" in judged.stdout and "| ar | all | 2 / 2 | 1.000 |" in judged.stdout
+    none = str(tmp_path / "none.jsonl")
+    missing = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--unanswerable", none)
+    assert missing.returncode != 0 and "none.jsonl" in missing.stderr and "Traceback" not in missing.stderr
 
 
 def test_search_modes_and_grouping_from_the_cli(seed_index):
