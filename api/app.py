@@ -30,13 +30,10 @@ from dalil.api.requests import (
     run_search,
 )
 from dalil.indexer.corpus import RawArticle
-from dalil.indexer.store.layout import StoreError
-from dalil.indexer.store.locking import LockTimeoutError
 from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
 from dalil.search.engine import MAX_SUGGESTIONS, QueryError, Searcher
 from dalil.search.live import LiveSearcher
 from dalil.search.related import MAX_RELATED
-from dalil.search.sharded import ShardUnavailable
 from dalil.search.suggest import MAX_PREFIX_CHARS
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +42,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dalil.errors import KINDS, DalilError, kind_of
 
 access_log = logging.getLogger("dalil.access")
 log = logging.getLogger("dalil.api")
@@ -80,11 +79,16 @@ class AccessLog:
             access_log.info("method=%s path=%s status=%d ms=%.1f", scope["method"], scope["path"], status, ms)
 
 
-def _error(status: int, code: str, message: str, details: list | None = None) -> JSONResponse:
+# Starlette's own refusals (routing, methods) under the codes of dalil/errors.py's table.
+HTTP_CODES = {KINDS[c].status: c for c in ("unauthorized", "forbidden", "not_found", "method_not_allowed")}
+
+
+def _error(code: str, message: str, details: list | None = None, status: int | None = None) -> JSONResponse:
+    """The API's one error shape; the HTTP status is the code's (dalil/errors.py) unless given."""
     body: dict = {"code": code, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse(status_code=status, content={"error": body})
+    return JSONResponse(status_code=status or kind_of(code).status, content={"error": body})
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
@@ -102,7 +106,7 @@ def _batch_item(searcher: Searcher, query: object) -> dict:
         message = one_line(details)
         return {"error": {"code": "invalid_request", "message": message, "details": details}}
     except QueryError as exc:
-        return {"error": {"code": "invalid_query", "message": str(exc)}}
+        return {"error": {"code": exc.code, "message": exc.message}}
 
 
 class LocalIndex:
@@ -191,38 +195,26 @@ def create_app(
             if all(e.get("type") == "json_invalid" for e in exc.errors())
             else "invalid_request"
         )
-        return _error(422, code, message or "invalid request", details)
+        return _error(code, message or "invalid request", details)
 
-    @app.exception_handler(QueryError)
-    async def invalid_query(_request: Request, exc: QueryError) -> JSONResponse:
-        return _error(422, "invalid_query", str(exc))
+    @app.exception_handler(DalilError)  # the engine's errors: status and code from dalil/errors.py
+    async def engine_error(_request: Request, exc: DalilError) -> JSONResponse:
+        return _error(exc.code, exc.message)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's own and Starlette's (404 routes, 405)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # a body that is not JSON at all (invalid UTF-8, nesting too deep)
-            return _error(422, "invalid_json", f"the request body is not valid JSON: {exc.detail}")
-        codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        response = _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+            return _error("invalid_json", f"the request body is not valid JSON: {exc.detail}")
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        response = _error(code, str(exc.detail), status=exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
-    @app.exception_handler(StoreError)
-    async def cannot_write(_request: Request, exc: StoreError) -> JSONResponse:
-        return _error(409, "index_not_writable", str(exc))
-
-    @app.exception_handler(ShardUnavailable)
-    async def shard_down(_request: Request, exc: ShardUnavailable) -> JSONResponse:
-        return _error(503, "unavailable", str(exc))
-
-    @app.exception_handler(LockTimeoutError)
-    async def busy(_request: Request, exc: LockTimeoutError) -> JSONResponse:
-        return _error(409, "busy", str(exc))
-
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", exc)
-        return _error(500, "internal_error", "the server failed to answer; the error was logged")
+        return _error("internal_error", "the server failed to answer; the error was logged")
 
     @app.get("/search", tags=["search"])
     def search_get(req: Annotated[SearchRequest, Query()]) -> JSONResponse:
@@ -298,7 +290,7 @@ def create_app(
         try:
             live.get().search("اختبار", 1)
         except Exception as exc:  # readiness reports any failure instead of raising it
-            return _error(503, "not_ready", f"search is not answering: {exc}")
+            return _error("not_ready", f"search is not answering: {exc}")
         return JSONResponse({"status": "ready", "index_version": live.version})
 
     @app.get("/stats", tags=["service"])
@@ -378,15 +370,15 @@ class WriteGuard:
     def refusal(self, header: bytes) -> JSONResponse | None:
         if self.token is None:
             return _error(
-                403, "forbidden", "this server is read-only (start it with a write token to allow writes)"
+                "forbidden", "this server is read-only (start it with a write token to allow writes)"
             )
         scheme, _, given = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            response = _error(401, "unauthorized", "a write token is required: Authorization: Bearer <token>")
+            response = _error("unauthorized", "a write token is required: Authorization: Bearer <token>")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         if not hmac.compare_digest(given.strip().encode(), self.token):
-            return _error(403, "forbidden", "the write token is wrong")
+            return _error("forbidden", "the write token is wrong")
         return None
 
 

@@ -26,7 +26,9 @@ from dalil.api.paths import (
 )
 from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+from dalil.errors import EXIT_ERROR, EXIT_USAGE, DalilError, Error, kind_of
+
+EXIT_OK, EXIT_PARTIAL = 0, 3  # and EXIT_ERROR (1), EXIT_USAGE (2) from dalil/errors.py
 log = logging.getLogger("dalil")
 
 
@@ -35,12 +37,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-class CliError(Exception):
+class CliError(DalilError):
     """A failure to report as one line, without a traceback (exit code 1)."""
+
+    code = "failed"
 
 
 class UsageError(CliError):
     """What was typed cannot be run: a wrong value or combination of options (exit code 2)."""
+
+    code = "usage"
 
 
 def _configure_output(verbose: int) -> None:
@@ -1034,34 +1040,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_output(args.verbose)
     apply_thread_limit(args.threads)
-    from dalil.api.errors import Error
-    from dalil.indexer.corpus import CorpusError
-    from dalil.indexer.encoders.engines import EncoderError
-    from dalil.indexer.store.layout import StoreError
-    from dalil.indexer.store.locking import LockTimeoutError
-    from dalil.search.engine import EncoderMismatchError, QueryError
-
     try:
         return args.func(args)
-    except UsageError as exc:
-        print(f"dalil {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except QueryError as exc:  # the question or its options, as typed
-        print(f"dalil {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (
-        CliError,
-        CorpusError,
-        EncoderError,
-        StoreError,
-        EncoderMismatchError,
-        LockTimeoutError,
-    ) as exc:
-        print(f"dalil: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except Error as exc:  # the Python API's errors (the CLI goes through it): the message alone
-        print(f"dalil: error: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.code == "invalid_query" else EXIT_ERROR
+    except (DalilError, Error) as exc:  # one line, and the exit code of dalil/errors.py's table
+        where = f"dalil {args.command}" if kind_of(exc.code).exit == EXIT_USAGE else "dalil"
+        print(f"{where}: error: {exc.message}", file=sys.stderr)
+        return kind_of(exc.code).exit
     except BrokenPipeError:  # the reader went away (`dalil search ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

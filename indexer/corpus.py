@@ -13,11 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dalil.errors import DalilError
+
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
 
 
-class CorpusError(Exception):
+class CorpusError(DalilError):
     """The corpus path cannot be read at all (missing, unreadable, no articles in it)."""
+
+    code = "invalid_corpus"
 
 
 @dataclass(frozen=True)

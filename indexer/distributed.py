@@ -39,6 +39,8 @@ from dalil.indexer.encoders.pool import PassageEmbedder, available_cores
 from dalil.indexer.encoders.threads import limit_threads_in_environment
 from dalil.indexer.store.vectors import VectorIndexSettings
 
+from dalil.errors import DalilError
+
 log = logging.getLogger("dalil.cluster")
 
 LOCAL = "local"  # start a cluster on this machine for the length of the command
@@ -51,8 +53,10 @@ GPU_BATCH = 128  # passages per batch on a GPU actor (the local GPU plan's batch
 CONNECT_TIMEOUT = 5.0  # seconds to reach a named cluster's address before saying it is unreachable
 
 
-class ClusterError(Exception):
+class ClusterError(DalilError):
     """The Ray cluster cannot be reached or used; the message says what to do."""
+
+    code = "cluster_unavailable"
 
 
 def connect(address: str, cpus: int | None = None) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
+import importlib.util
 import logging
 import time
 import urllib.error
@@ -34,9 +35,10 @@ from pathlib import Path
 
 from dalil.indexer.corpus import CorpusError, CorpusReport, RawArticle, corpus_files, read_corpus
 from dalil.indexer.encoders.engines import Encoder
-from dalil.indexer.store.layout import StoreError
 from dalil.indexer.store.writer import LiveWriter
 from dalil.indexer.update import UpdateSummary, update_index
+
+from dalil.errors import DalilError, MissingDependency
 
 log = logging.getLogger("dalil.ingest")
 
@@ -48,8 +50,10 @@ SHORT_SUMMARY = 400  # characters: below this an item's text is only a teaser
 USER_AGENT = "dalil-ingest/0.1 (+https://github.com/)"
 
 
-class SourceError(Exception):
+class SourceError(DalilError):
     """A source could not be read this pass (the others go on)."""
+
+    code = "source_unreachable"
 
 
 @dataclass
@@ -214,12 +218,22 @@ def _bozo_reason(parsed) -> str:
     return f"broken XML ({exc})"
 
 
-def page_text(url: str) -> str | None:
-    """The main text of a linked page (trafilatura), or None when it cannot be had."""
+def page_extractor():
+    """trafilatura, imported: MissingDependency with the import's own message when it cannot be (not
+    installed, or installed without a part it needs, as lxml 6 without lxml_html_clean)."""
     try:
         import trafilatura
     except ImportError as exc:
-        raise StoreError("fetching pages needs trafilatura: pip install 'dalil[pages]'") from exc
+        installed = importlib.util.find_spec("trafilatura") is not None
+        hint = "" if installed else " (install it with: pip install 'dalil[pages]')"
+        message = f"fetching pages needs trafilatura, which cannot be imported: {exc}{hint}"
+        raise MissingDependency(message) from exc
+    return trafilatura
+
+
+def page_text(url: str) -> str | None:
+    """The main text of a linked page (trafilatura), or None when it cannot be had."""
+    trafilatura = page_extractor()
     try:
         _, body, _ = fetch(url, MAX_PAGE_BYTES)
     except SourceError as exc:
@@ -282,6 +296,10 @@ class Ingestor:
     fetch_pages: bool = False
     wait: float = 30.0
     on_commit: Callable[[str, UpdateSummary], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fetch_pages:  # say so before the first pass, not at the first short summary
+            page_extractor()
 
     def run_pass(self) -> PassReport:
         started = time.perf_counter()

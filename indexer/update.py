@@ -25,7 +25,7 @@ from dalil.indexer.analysis.splitting import SplitSettings
 from dalil.indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
 from dalil.indexer.corpus import Problem, RawArticle
 from dalil.indexer.encoders.engines import Encoder
-from dalil.indexer.store.layout import StoreError, ensure_writable
+from dalil.indexer.store.layout import IndexNotWritable, StoreError, ensure_writable
 from dalil.indexer.store.locking import LockTimeoutError, writer_lock
 from dalil.indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
 
@@ -78,7 +78,7 @@ def update_index(
         try:
             writer.remove_debris()
             if encoder is not None and encoder.model_id != writer.encoder_id:
-                raise StoreError(
+                raise IndexNotWritable(
                     f"the index was built with {writer.encoder_id!r}; cannot add with {encoder.model_id!r}"
                 )
             summary = _apply(writer, upserts, deletes, encoder, marks)

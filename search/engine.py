@@ -29,6 +29,8 @@ from dalil.search.related import MAX_RELATED, Related, related_articles
 from dalil.search.suggest import Suggester
 from dalil.search.syntax import ParsedQuery, parse_query
 
+from dalil.errors import DalilError
+
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 MODES = ("hybrid", "dense", "lexical")
@@ -66,12 +68,16 @@ class Filters:
 NO_FILTERS = Filters()
 
 
-class QueryError(ValueError):
+class QueryError(DalilError, ValueError):
     """The question or its options are unusable (empty, too long, k out of range)."""
 
+    code = "invalid_query"
 
-class EncoderMismatchError(Exception):
+
+class EncoderMismatchError(DalilError):
     """The index was built with another encoder than the one offered for queries."""
+
+    code = "encoder"
 
 
 @dataclass

@@ -29,9 +29,13 @@ from dalil.indexer.store.bm25 import LexicalStats
 from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow
 from dalil.indexer.store.sharding import global_id, local_id, shard_of
 
+from dalil.errors import DalilError
 
-class ShardUnavailable(Exception):
+
+class ShardUnavailable(DalilError):
     """A shard (or the query encoder) does not answer in time; the service answers 503."""
+
+    code = "unavailable"
 
 
 class ShardSearcher:

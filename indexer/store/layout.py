@@ -24,6 +24,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from dalil.errors import DalilError
+
 CURRENT = "CURRENT"
 DATABASE = "index.sqlite"
 SEGMENTS = "segments"
@@ -32,20 +34,30 @@ _KEEP_PREVIOUS_GENERATIONS = 1  # one older full build stays for rollback
 _OLD_FORMAT_MANIFEST = "manifest.json"  # format 1: one immutable copy of everything per version
 
 
-class StoreError(Exception):
-    """The index cannot be opened or written."""
+class StoreError(DalilError):
+    """The index cannot be opened or written (the subclasses say which way)."""
+
+    code = "index_error"
 
 
 class IndexNotFoundError(StoreError):
-    pass
+    code = "index_not_found"
+
+
+class IndexNotWritable(StoreError):
+    """The index is there but this process may not write it (permissions, a read-only mount)."""
+
+    code = "index_not_writable"
 
 
 class IndexCorruptError(StoreError):
-    pass
+    code = "index_damaged"
 
 
 class OldFormatError(StoreError):
-    pass
+    """A format this version cannot open (older or newer): the index cannot be read as it is."""
+
+    code = "index_damaged"
 
 
 def fsync_dir(path: Path) -> None:
@@ -146,9 +158,11 @@ def owned_by_live_process(name: str) -> bool:
 def ensure_writable(root: Path) -> None:
     """A clear error before any lock or file is touched: no index here, or not ours to write."""
     if read_current(root) is None:
-        raise StoreError(f"no index at {root} to update (build one first with: dalil index --out {root})")
+        raise IndexNotFoundError(
+            f"no index at {root} to update (build one first with: dalil index --out {root})"
+        )
     if not os.access(root, os.W_OK) or not os.access(resolve_generation(root), os.W_OK):
-        raise StoreError(f"index directory is not writable: {root}; nothing was changed")
+        raise IndexNotWritable(f"index directory is not writable: {root}; nothing was changed")
 
 
 def resolve_generation(path: Path) -> Path:

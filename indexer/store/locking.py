@@ -14,11 +14,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from dalil.errors import DalilError
+
 LOCK_FILE = ".write.lock"
 
 
-class LockTimeoutError(Exception):
-    pass
+class LockTimeoutError(DalilError):
+    """Another writer held the index for longer than this one would wait."""
+
+    code = "busy"
 
 
 @contextlib.contextmanager

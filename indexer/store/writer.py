@@ -53,6 +53,8 @@ from dalil.indexer.store.layout import (
     DATABASE,
     FAMILIES,
     SEGMENTS,
+    IndexCorruptError,
+    IndexNotWritable,
     StoreError,
     ensure_writable,
     fsync_dir,
@@ -179,9 +181,9 @@ class IndexBuilder:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create index directory {self.root}: {exc.strerror}") from exc
+            raise IndexNotWritable(f"cannot create index directory {self.root}: {exc.strerror}") from exc
         if not os.access(self.root, os.W_OK):
-            raise StoreError(f"index directory is not writable: {self.root}")
+            raise IndexNotWritable(f"index directory is not writable: {self.root}")
         self.version = new_generation_name()
         self.path = self.root / (self.version + ".partial")  # renamed when complete
         (self.path / SEGMENTS).mkdir(parents=True)
@@ -336,12 +338,13 @@ class LiveWriter:
                 "SELECT file FROM segments WHERE ? BETWEEN min_id AND max_id", (int(pid),)
             ).fetchone()
             if file is None:
-                raise StoreError(f"index at {self.path} is damaged: no segment holds passage {pid}")
+                raise IndexCorruptError(f"index at {self.path} is damaged: no segment holds passage {pid}")
             if file[0] not in self._segments:
                 try:
                     self._segments[file[0]] = faiss.read_index(str(self.path / SEGMENTS / file[0]))
                 except RuntimeError as exc:
-                    raise StoreError(f"index at {self.path} is damaged: cannot read {file[0]}") from exc
+                    damaged = f"index at {self.path} is damaged: cannot read {file[0]}"
+                    raise IndexCorruptError(damaged) from exc
             out[row] = segment_vectors(self._segments[file[0]], np.array([pid], np.int64))[0]
         return out
 
@@ -561,6 +564,8 @@ def segment_infos(db: apsw.Connection) -> list[SegmentInfo]:
 
 class MergeConflict(StoreError):
     """Another merge changed the segments this one planned on first; nothing was changed."""
+
+    code = "merge_conflict"
 
 
 @dataclass
