@@ -29,6 +29,7 @@ from dalil.api.requests import (
     field_problems,
     run_search,
 )
+from dalil.api.wording import SourceNames
 from dalil.indexer.corpus import RawArticle
 from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
 from dalil.search.engine import MAX_SUGGESTIONS, QueryError, Searcher
@@ -159,11 +160,13 @@ def create_app(
     cors_origins: list[str] | None = None,
     write_token: str | None = None,
     served: LocalIndex | None = None,
+    source_names: SourceNames | None = None,
 ):
     """An app over `index_dir` (or what `served` serves); the index and query encoder load once,
     here, never per request.
 
-    Read-only unless `write_token` is given: then POST/DELETE /articles and POST /admin/reload
+    The page shows sources by `source_names` (default: $DALIL_SOURCE_NAMES, else each id's last
+    part). Read-only unless `write_token` is given: then POST/DELETE /articles and POST /admin/reload
     accept `Authorization: Bearer <write_token>`.
     """
     live = served or LocalIndex(index_dir, searcher)
@@ -333,7 +336,7 @@ def create_app(
         """Serve the live version now (the server also notices new versions by itself)."""
         return {"index_version": live.reload()}
 
-    add_pages(app, live)
+    add_pages(app, live, source_names or SourceNames.from_env())
     return app
 
 

@@ -710,6 +710,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Each worker process opens the index itself through the factory (read from the environment).
     os.environ["DALIL_INDEX"] = str(Path(args.index).resolve())
     os.environ["DALIL_CORS_ORIGINS"] = args.cors_origins or ""
+    _use_source_names(args)
     logging.getLogger("dalil.access").setLevel(logging.INFO)  # one line per request
     _use_write_token_file(args)
     port = _free_to_listen(args.host, args.port)
@@ -732,6 +733,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if exc.code not in (0, None):
             raise CliError("the server did not start (the reason is logged above)") from None
     return EXIT_OK
+
+
+def _use_source_names(args: argparse.Namespace) -> None:
+    """Hand --source-names to the server processes, checked here first (a bad file is refused before
+    "serving" is announced, not in each worker)."""
+    from dalil.api.wording import SourceNames
+
+    if args.source_names:
+        try:
+            SourceNames.from_file(args.source_names)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        os.environ["DALIL_SOURCE_NAMES"] = str(Path(args.source_names).resolve())
 
 
 def _use_write_token_file(args: argparse.Namespace) -> None:
@@ -1012,6 +1026,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive, default=1, help="server processes (each holds the index and model)"
     )
     p.add_argument("--cors-origins", default="", help="comma-separated origins allowed to call the API")
+    p.add_argument(
+        "--source-names",
+        metavar="FILE",
+        help="a JSON object {source id: name} the page shows sources by (default: each id's last part)",
+    )
     p.add_argument(
         "--write-token-file",
         help="allow writes with the token in this file (or set DALIL_WRITE_TOKEN); read-only otherwise",

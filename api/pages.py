@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 from dalil.api.requests import MAX_OFFSET, SearchRequest, run_search
+from dalil.api.wording import ARTICLES, MATCHING_PASSAGES, SourceNames, arabic_count, english_count
 from dalil.indexer.analysis.arabic import script_of
 from dalil.search.engine import QueryError
 from dalil.search.live import LiveSearcher
@@ -21,6 +22,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.globals.update(
+    arabic_count=arabic_count,
+    english_count=english_count,
+    ARTICLES=ARTICLES,
+    MATCHING_PASSAGES=MATCHING_PASSAGES,
+)
 log = logging.getLogger("dalil.pages")
 PAGE_SIZE = 10
 RELATED_ON_PAGE = 5
@@ -37,7 +44,7 @@ def _direction(text: str) -> tuple[str, str]:
     return ("ltr", "en") if script_of(text) == "latin" else ("rtl", "ar")
 
 
-def add_pages(app: FastAPI, live: LiveSearcher) -> None:
+def add_pages(app: FastAPI, live: LiveSearcher, source_name: SourceNames) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request) -> HTMLResponse:
         params = {k: v for k, v in request.query_params.items() if v != ""}
@@ -57,6 +64,7 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
             "facet_links": {},
             "feed_url": None,
             "sorts": SORT_CHOICES,
+            "source_name": source_name,
         }
         status = 200
         if q.strip():
@@ -83,6 +91,7 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
         article = live.get().index.article(article_id)
         if article is None:
             context = {"q": q, "dir": "rtl", "lang": "ar", "article_id": article_id}
+            context["source_name"] = source_name
             return templates.TemplateResponse(request, "missing.html", context, status_code=404)
         try:
             related = live.get().related(article_id, RELATED_ON_PAGE)
@@ -96,6 +105,7 @@ def add_pages(app: FastAPI, live: LiveSearcher) -> None:
             "dir": "rtl",
             "lang": article.get("lang") or "ar",
             "related": related,
+            "source_name": source_name,
         }
         return templates.TemplateResponse(request, "article.html", context)
 

@@ -271,3 +271,46 @@ def test_no_close_match_is_said_above_dimmed_results(news_server, browser):
     page.wait_for_selector("#results article.result")
     assert page.locator("#no-close-match").count() == 0
     assert page.locator("#results").get_attribute("class") is None
+
+
+def test_counts_dates_sources_and_directions_read_right(server, news_server, browser):
+    """Arabic counts in the status line, no facet box with nothing to count, date fields that say
+    their format, sources by name, and the Arabic notice's full stop at its sentence's end."""
+    import re
+    from urllib.parse import quote
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(server + "/?q=" + quote("الجيل الخامس"))
+    page.wait_for_selector("#results article.result")
+    arabic = page.locator("#status bdi[lang=ar]").inner_text()
+    assert arabic in ("مقال واحد", "مقالان") or re.fullmatch(r"\d+ مقالات", arabic), arabic
+    assert page.locator("#facets").count() == 0  # the seed articles have no source, date or category
+    field = page.locator("#date_from")
+    assert field.get_attribute("type") == "text" and field.get_attribute("placeholder") == "YYYY-MM-DD"
+    assert "سنة-شهر-يوم" in page.locator("#date-format").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "wording-seed.png"))
+
+    page.goto(news_server + "/?q=" + quote("فيسبوك"))
+    page.wait_for_selector("#facets .facet")
+    shown = page.locator("#facet-source bdi").all_inner_texts()
+    assert shown and not any("/" in s for s in shown), shown  # bbcarabic, not ant-multisource/bbcarabic
+    options = page.locator("#source option").all_inner_texts()
+    assert "bbcarabic" in options
+    page.screenshot(path=str(ARTIFACTS / "wording-sources.png"))
+
+    page.goto(news_server + "/?q=" + quote("ما أفضل وصفة لتحضير الكشري في المنزل؟"))
+    page.set_viewport_size({"width": 1280, "height": 500})
+    sentence = page.locator("#no-close-match p[lang=ar]")
+    assert sentence.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    # in an English (left-to-right) page too: the paragraph keeps its own direction
+    page.evaluate("document.documentElement.dir = 'ltr'")
+    assert sentence.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    box = sentence.bounding_box()
+    # the full stop ends the sentence: on the left end of the last line, not at its start on the right
+    last = sentence.evaluate(
+        "e => { const r = document.createRange(); const t = e.lastChild;"
+        " r.setStart(t, t.length - 1); r.setEnd(t, t.length); return r.getBoundingClientRect().x; }"
+    )
+    assert last < box["x"] + box["width"] / 2
+    page.screenshot(path=str(ARTIFACTS / "wording-notice-ltr.png"))

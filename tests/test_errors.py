@@ -6,10 +6,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import dalil
 import pytest
-from dalil.errors import KINDS, DalilError
 from test_python_api import _Server
+
+import dalil
+from dalil.errors import KINDS, DalilError
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -23,7 +24,7 @@ def test_every_engine_error_has_a_code_and_a_public_class():
     import dalil.api.app
     import dalil.api.cli
     import dalil.indexer.ingest
-    import dalil.indexer.update  # noqa: F401 - the modules that define the engine's errors
+    import dalil.indexer.update
 
     classes = _subclasses(DalilError)
     names = {c.__name__ for c in classes}
@@ -36,7 +37,7 @@ def test_every_engine_error_has_a_code_and_a_public_class():
 
 
 def test_defining_an_error_with_an_unknown_code_fails_at_once():
-    with pytest.raises(TypeError, match="not in dalil.errors.KINDS"):
+    with pytest.raises(TypeError, match=r"not in dalil\.errors\.KINDS"):
 
         class Typo(DalilError):
             code = "index_damgaed"
@@ -71,9 +72,8 @@ def test_a_damaged_index_reads_as_index_damaged_from_every_face(seed_index, enco
             client.search("الجيل الخامس")
         assert over_http.value.code == "index_damaged" and over_http.value.status == 503
 
-    with pytest.raises(dalil.IndexDamaged) as local_error:
-        with dalil.open_index(index, model=encoder) as local:
-            local.search("الجيل الخامس")
+    with pytest.raises(dalil.IndexDamaged) as local_error, dalil.open_index(index, model=encoder) as local:
+        local.search("الجيل الخامس")
     assert local_error.value.code == "index_damaged" and local_error.value.status == 503
 
     code = main(["search", "--index", str(index), "الجيل الخامس"])

@@ -50,8 +50,9 @@ def test_the_page_extractor_works_on_a_real_page():
 def test_a_broken_page_extractor_is_named_with_the_import_message(monkeypatch):
     import builtins
 
-    from dalil.errors import MissingDependency
     from dalil.indexer.ingest import page_extractor
+
+    from dalil.errors import MissingDependency
 
     real_import = builtins.__import__
 
