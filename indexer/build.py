@@ -19,7 +19,8 @@ from dalil.indexer.store.locking import writer_lock
 from dalil.indexer.store.vectors import VectorIndexSettings, choose_kind
 from dalil.indexer.store.vocabulary import VocabularyCounter, vocabulary_entry, write_vocabulary
 from dalil.indexer.store.writer import IndexBuilder
-from tqdm import tqdm
+
+from dalil.progress import progress_bar
 
 log = logging.getLogger("dalil.indexer")
 
@@ -266,17 +267,10 @@ def build_from_prepared(
         with writer_lock(Path(out), wait):  # one writer at a time; the kernel frees it if we die
             pending_ids: list[int] = []
             pending_texts: list[str] = []
-            bar = tqdm(total=total, unit="art", desc="reading", disable=not progress, dynamic_ncols=True)
+            bar = progress_bar(total, "art", "reading", progress)
             # Embedding lags reading by up to a window of passages (all of a small corpus): its own bar,
             # whose total grows with the passages read, so the wait after reading is shown moving.
-            embedded = tqdm(
-                total=0,
-                unit="passage",
-                desc="embedding",
-                disable=not progress,
-                dynamic_ncols=True,
-                position=1,
-            )
+            embedded = progress_bar(0, "passage", "embedding", progress, position=1)
             with bar, embedded, make_embedder() as embedder:
 
                 def store_finished(wait_all: bool = False) -> None:

@@ -25,7 +25,8 @@ from dalil.indexer.store.sharding import SHARDS_FILE, read_shards_file, shard_of
 from dalil.indexer.store.vectors import VectorIndexSettings
 from dalil.indexer.store.vocabulary import VOCABULARY_INDEX, VOCABULARY_VECTORS, VOCABULARY_WORDS
 from dalil.indexer.store.writer import IndexBuilder
-from tqdm import tqdm
+
+from dalil.progress import progress_bar
 
 log = logging.getLogger("dalil.shards")
 
@@ -85,7 +86,7 @@ def split_index(root: Path, shards: int, progress: bool = False) -> list[Path]:
 
 
 def _copy_articles(snap, builders: list[IndexBuilder], total: int, progress: bool) -> None:
-    bar = tqdm(total=total, unit="art", desc="sharding", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total, "art", "sharding", progress)
     with bar:
         chunk: list[dict] = []
         for article in snap.iter_articles():

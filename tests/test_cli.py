@@ -33,6 +33,11 @@ def test_index_prints_a_summary_and_search_finds_the_answer(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "indexed 5 articles" in proc.stdout and "passages" in proc.stdout
     assert "reading" in proc.stderr and "42/42" in proc.stderr  # the progress bars: articles, passages
+    # stderr is a pipe here, not a terminal: whole lines, never redrawn in place
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any(line.startswith("reading: 5/5 art") for line in lines), lines
+    assert any(line.startswith("embedding: 42/42 passage") for line in lines), lines
     for question in ("التعاون مع روسيا في الجيل الخامس", "5G cooperation with Russia"):
         proc = dalil("search", question, "--index", str(out), "-k", "3", "--json")
         assert proc.returncode == 0, proc.stderr

@@ -1,6 +1,7 @@
 """The layering of the code (../shared/architecture.md), read from the imports themselves.
 
-dalil/errors.py (the one error family) imports nothing of dalil, so every layer may raise from it;
+dalil/errors.py (the one error family) and dalil/progress.py import nothing of dalil, so every layer
+may use them;
 analysis imports nothing else of dalil; store imports analysis; encoders import neither store nor
 the pipelines; the pipelines (build, update, ingest) write through store and hold no SQL or FAISS of
 their own; search never imports the pipelines, sqlite3, apsw or faiss; no module-level import circles.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 PACKAGES = ("indexer", "search", "api")  # folders, imported as dalil.<folder>
@@ -71,8 +73,9 @@ def _violations(prefix: str, allowed: tuple[str, ...], modules: dict[str, Path])
     return bad
 
 
-def test_the_error_family_imports_nothing_of_dalil():
-    assert not {i for i in _imports(REPO / "dalil" / "errors.py") if i.split(".")[0] == "dalil"}
+@pytest.mark.parametrize("module", ["errors", "progress"])
+def test_the_cross_cutting_modules_import_nothing_of_dalil(module):
+    assert not {i for i in _imports(REPO / "dalil" / f"{module}.py") if i.split(".")[0] == "dalil"}
 
 
 def test_analysis_imports_nothing_else_of_dalil():

@@ -18,7 +18,8 @@ import faiss
 import numpy as np
 from dalil.indexer.analysis.arabic import is_arabic_term, tokens
 from dalil.indexer.store.layout import IndexCorruptError
-from tqdm import tqdm
+
+from dalil.progress import progress_bar
 
 VOCABULARY_WORDS = "vocabulary.json"
 VOCABULARY_VECTORS = "vocabulary.npy"
@@ -48,7 +49,7 @@ class VocabularyCounter:
 def write_vocabulary(directory: Path, words: list[str], encoder, progress: bool, batch: int = 256) -> int:
     """Embed `words` (as queries: single words are query-like) and store them beside the index."""
     vectors = np.zeros((len(words), encoder.dimension), dtype=np.float16)
-    bar = tqdm(total=len(words), unit="word", desc="vocabulary", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(len(words), "word", "vocabulary", progress)
     with bar:
         for start in range(0, len(words), batch):
             chunk = words[start : start + batch]
