@@ -49,11 +49,15 @@ class Client:
         lang: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
+        sort: str = "relevance",
+        recency: float | None = None,
     ) -> Results:
-        """The server's `POST /search`, as `Index.search` (hits, with the answer's confidence)."""
+        """The server's `POST /search`, as `Index.search` (hits, with the answer's confidence); the
+        same options (tests/test_python_api.py compares the two signatures)."""
         body = {
             "q": question, "k": k, "mode": mode, "offset": offset, "source": source, "category": category,
-            "lang": lang, "date_from": _date(date_from), "date_to": _date(date_to),
+            "lang": lang, "date_from": _date(date_from), "date_to": _date(date_to), "sort": sort,
+            "recency": recency,
         }  # fmt: skip
         answer = self._request("POST", "/search", json={k: v for k, v in body.items() if v is not None})
         hits = [_hit(r) for r in answer["results"]]

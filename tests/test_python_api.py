@@ -174,6 +174,27 @@ def test_client_answers_as_the_local_index_does(server_url, index_copy, encoder)
     assert (got.confidence, got.no_close_match) == (expected.confidence, expected.no_close_match)
 
 
+def test_client_search_takes_every_option_index_search_takes():
+    import inspect
+
+    assert inspect.signature(dalil.Client.search) == inspect.signature(dalil.Index.search)
+
+
+def test_client_sorts_and_prefers_recent_as_the_local_index_does(server_url, index_copy, encoder):
+    asks = [{"sort": "newest"}, {"recency": 30.0}, {"sort": "newest", "source": "none-such"}]
+    with dalil.open_index(index_copy, model=encoder) as local:
+        expected = [local.search("التعاون في الجيل الخامس", k=4, **options) for options in asks]
+    with dalil.Client(server_url) as client:
+        got = [client.search("التعاون في الجيل الخامس", k=4, **options) for options in asks]
+        with pytest.raises(dalil.InvalidRequest):
+            client.search("الجيل الخامس", sort="oldest")
+    for mine, theirs in zip(expected, got, strict=True):
+        assert [(h.article_id, h.passage_id, h.score) for h in theirs] == [
+            (h.article_id, h.passage_id, h.score) for h in mine
+        ]
+    assert got[0] and not got[2]
+
+
 def test_client_writes_with_the_token(server_url):
     with dalil.Client(server_url, token=TOKEN) as client:
         assert client.add([NEW_ARTICLE]).added == ["launch-1"]
