@@ -22,6 +22,7 @@ from dalil.api.paths import (
     default_eval_dir,
     default_index_dir,
     default_news_corpus,
+    default_pasted_corpus,
     written_questions_dir,
 )
 from dalil.indexer.encoders.threads import apply_thread_limit, default_threads
@@ -383,6 +384,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             payload = {"query": args.question, "mode": args.mode, "sort": args.sort, "total": answer.total}
             payload["results"] = [r.to_dict() for r in answer.results]
+            if answer.parsed.has_syntax:
+                from dalil.api.requests import syntax_fields
+
+                payload["syntax"] = syntax_fields(answer)
             if answer.facets is not None:
                 from dalil.api.requests import facet_lists
 
@@ -392,7 +397,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             payload.update(confidence_fields(answer.confidence))
             print(json.dumps(payload, ensure_ascii=False))
             return EXIT_OK
-        _print_syntax(answer.parsed)
+        _print_syntax(answer)
         if answer.confidence is not None and answer.confidence.no_close_match:
             print(
                 f"no close match (confidence {answer.confidence.value:.2f}): the indexed articles do not "
@@ -432,13 +437,21 @@ def _undated_note(undated: int) -> str:
     return f"; {_count(undated, 'undated result')} listed last" if undated else ""
 
 
-def _print_syntax(parsed) -> None:
-    """What the query syntax made of the question, when it had any."""
-    if parsed.narrows:
-        parts = [f'phrase "{p}"' for p in parsed.shown_phrases] + [
-            f"without {w}" for w in parsed.shown_excluded
-        ]
+def _print_syntax(answer) -> None:
+    """What the query syntax made of the question, when it had any, and the phrases no result holds."""
+    parsed = answer.parsed
+    if parsed.has_syntax:
+        parts = (
+            [f'phrase "{p}"' for p in parsed.shown_phrases]
+            + [f'only with "{p}"' for p in parsed.shown_required]
+            + [f"without {w}" for w in parsed.shown_excluded]
+        )
         print(f"searching: {parsed.text} · {' · '.join(parts)}")
+    for phrase in answer.unmatched:
+        if phrase in parsed.shown_required:
+            print(f'no exact match for "{phrase}": no article holds it')
+        else:
+            print(f'no exact match for "{phrase}"; results for the words')
 
 
 def _print_facets(facets: dict) -> None:
@@ -566,7 +579,9 @@ def _labelled_sets(args: argparse.Namespace) -> list:
         dev = default_eval_dir()
         if not dev.is_dir():
             raise CliError(f"no set given and the development sets are not at {dev}")
-        return standard_sets(dev, default_news_corpus(), written_questions_dir() / "news-en.jsonl")
+        return standard_sets(
+            dev, default_news_corpus(), written_questions_dir() / "news-en.jsonl", default_pasted_corpus()
+        )
     if args.questions and len(args.sets) != 1:
         raise UsageError("--questions goes with exactly one SQuAD set")
     sets = []
@@ -601,32 +616,42 @@ def _unanswerable(args: argparse.Namespace) -> list:
         raise CliError(str(exc)) from exc
 
 
-def _judge(searcher, lset, negatives: list, rows) -> None:
-    """Confidence values of the set's questions (answerable) and of `negatives` over its index."""
-    from dalil.search.confidence import judge, model_language
-    from dalil.search.evaluation import confidence_inputs, half_of
+def _judge_negatives(searcher, negatives: list, rows) -> None:
+    """The confidence of full answers to questions no evaluation corpus answers, over this index."""
+    from dalil.search.confidence import model_language
+    from dalil.search.engine import SearchOptions
+    from dalil.search.evaluation import half_of
 
-    for questions, answerable in ((lset.questions, True), (negatives, False)):
-        for q, text, feats in confidence_inputs(searcher, questions):
-            rows.add(model_language(text), half_of(q), answerable, judge(text, feats).value)
+    for q in negatives:
+        answer = searcher.answer(q.query, SearchOptions(k=10))
+        rows.add(model_language(answer.parsed.text), half_of(q), False, answer.confidence.value)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from dalil.indexer.build import cached_build
+    from dalil.indexer.build import cached_build, plan_engine
     from dalil.indexer.encoders.engines import load_encoder
-    from dalil.search.confidence import MODELS
+    from dalil.search.confidence import MODELS, model_language
     from dalil.search.engine import MODES, Searcher, validate_mode
-    from dalil.search.evaluation import ConfidenceRows, evaluate, format_halves, format_table, half_sizes
+    from dalil.search.evaluation import (
+        VIEWS,
+        ConfidenceRows,
+        evaluate,
+        format_halves,
+        format_table,
+        half_of,
+        half_sizes,
+    )
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)
     negatives = _unanswerable(args)
     confidence, judged = ConfidenceRows({}), set()
-    from dalil.indexer.build import plan_engine
-
     encoder = load_encoder(_encoder_spec(args))
     indexers: dict[str, object] = {args.model: encoder}
-    rows, half_rows, sizes, report = [], [], {}, {}
+    rows: dict[str, list] = {view: [] for view in VIEWS}
+    half_rows: dict[str, list] = {view: [] for view in VIEWS}
+    empty: dict[str, dict] = {view: {} for view in VIEWS}
+    sizes, report = {}, {}
     for lset in sets:
         index_dir = Path(args.index) if args.index else None
         if index_dir is None:  # built the way `dalil index` would build this corpus
@@ -644,19 +669,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         searcher = Searcher.open(index_dir, encoder)
         try:
-            results = evaluate(searcher, lset, modes)
+            result = evaluate(searcher, lset, modes)
             if negatives and "hybrid" in modes:  # each index is asked the unanswerable questions once
-                _judge(searcher, lset, [] if index_dir in judged else negatives, confidence)
-                judged.add(index_dir)
+                by_id = {q.qid: q for q in lset.questions}
+                for qid, value in result.confidence.items():
+                    confidence.add(model_language(by_id[qid].query), half_of(by_id[qid]), True, value)
+                if index_dir not in judged:
+                    _judge_negatives(searcher, negatives, confidence)
+                    judged.add(index_dir)
         finally:
             searcher.close()
-        report[lset.name] = {
-            "questions": len(lset.questions),
-            "modes": {mode: r["all"] for mode, r in results.items()},
-            "halves": {mode: {"A": r["A"], "B": r["B"]} for mode, r in results.items()},
-        }
-        rows += [(lset.name, mode, r["all"]) for mode, r in results.items()]
-        half_rows += [(lset.name, mode, r) for mode, r in results.items()]
+        report[lset.name] = {"questions": len(lset.questions), "empty": result.empty}
+        for view, by_mode in result.metrics.items():
+            report[lset.name][view] = {mode: r["all"] for mode, r in by_mode.items()}
+            halves = {mode: {half: r[half] for half in ("A", "B")} for mode, r in by_mode.items()}
+            report[lset.name][f"{view} halves"] = halves
+            rows[view] += [(lset.name, mode, r["all"]) for mode, r in by_mode.items()]
+            half_rows[view] += [(lset.name, mode, r) for mode, r in by_mode.items()]
+            empty[view].update({(lset.name, mode): n for mode, n in result.empty[view].items()})
         sizes[lset.name] = half_sizes(lset)
     thresholds = {lang: model.threshold for lang, model in MODELS.items()}
     if args.json:
@@ -664,9 +694,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             report["confidence"] = confidence.summary(thresholds)
         print(json.dumps(report, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(format_table(rows))
-    print("\nHalves (A: what tuning and fitting may look at; B: held apart):\n")
-    print(format_halves(half_rows, sizes))
+    print("Answers as the API gives them (Searcher.answer: query syntax, default options; 10 passages):\n")
+    print(format_table(rows["answer"], empty["answer"]))
+    print("\nThe page (10 articles per question, re-reports folded):\n")
+    print(format_table(rows["page"], empty["page"]))
+    for view in VIEWS:
+        print(f"\nHalves, {view} (A: what tuning and fitting may look at; B: held apart):\n")
+        print(format_halves(half_rows[view], sizes))
     if confidence.values:
         print("\nConfidence (search/confidence.py): answerable questions vs unanswerable ones, per half:\n")
         print(confidence.table(thresholds))

@@ -86,7 +86,8 @@ class ClusterSettings:
 
 SHARD_CALLS = frozenset(
     "info details dense lexical_stats bm25 doc_freqs passages vectors_of article article_texts"
-    " passage_ids_of facet_values matching_passages facet_counts newest_date titles".split()
+    " passage_ids_of facet_values matching_passages facet_counts newest_date titles"
+    " vocabulary_additions".split()
 )  # what the ingress may ask a shard replica (ShardSearcher's answers; never close())
 
 

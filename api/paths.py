@@ -34,6 +34,11 @@ def default_news_corpus() -> Path:
     return _REPO_ROOT.parent / "shared" / "corpus" / "arabic-tech-news.jsonl"
 
 
+def default_pasted_corpus() -> Path:
+    """The news corpus whose headlines, in their own punctuation, are the pasted-question set."""
+    return _REPO_ROOT.parent / "shared" / "corpus" / "arabic-news-large.jsonl.gz"
+
+
 def written_questions_dir() -> Path:
     """Questions written for evaluation (English news questions, unanswerable ones): bench/data."""
     return _REPO_ROOT / "bench" / "data"

@@ -156,18 +156,28 @@ def run_search(searcher: Searcher, req: SearchRequest) -> dict:
         "total_is_estimate": not answer.exhaustive,
         "results": [r.to_dict() for r in answer.results],
     }
-    if answer.parsed.narrows:  # what the query syntax made of the question
-        out["syntax"] = {
-            "question": answer.parsed.text,
-            "phrases": list(answer.parsed.shown_phrases),
-            "excluded": list(answer.parsed.shown_excluded),
-        }
+    if answer.parsed.has_syntax:  # what the query syntax made of the question
+        out["syntax"] = syntax_fields(answer)
     if req.sort == "newest":
         out["undated"] = answer.undated
     if answer.facets is not None:
         out["facets"] = facet_lists(answer.facets)
     out.update(confidence_fields(answer.confidence))  # is the question answered at all?
     return out
+
+
+def syntax_fields(answer) -> dict:
+    """The query syntax as the API reports it: the question searched, the preferred and required
+    phrases and excluded words as typed, and `unmatched`, the phrases no result holds (the results
+    are then the words' own: "no exact match for ...")."""
+    parsed = answer.parsed
+    return {
+        "question": parsed.text,
+        "phrases": list(parsed.shown_phrases),
+        "required": list(parsed.shown_required),
+        "excluded": list(parsed.shown_excluded),
+        "unmatched": list(answer.unmatched),
+    }
 
 
 def facet_lists(facets: dict[str, dict[str, int]]) -> dict[str, list[dict]]:

@@ -50,14 +50,15 @@ def by_language(questions: list[str], fn) -> dict:
 def cold(searcher: Searcher) -> None:
     """Empty the question and word embedding caches (as for questions never asked before)."""
     searcher.query_vectors = EmbeddingCache(searcher.encoder.encode_queries, QUERY_CACHE_SIZE)
-    searcher.translations._words = EmbeddingCache(searcher.encoder.encode_queries)
+    searcher.translations.word_vectors = EmbeddingCache(searcher.encoder.encode_queries)
 
 
 def facet_part(searcher: Searcher, question: str) -> float:
     """The facet counts alone, over the same candidates and matching test as a search makes."""
     with searcher.index.snapshot() as snap:
         ranking = searcher.rank([question], "hybrid", 100, cut=False, snap=snap)[0]
-        words = searcher._matchable(match_groups(question, searcher._translations(question)), question, snap)
+        groups = match_groups(question, searcher._translations(question, snap))
+        words = searcher._matchable(groups, question, snap)
         matching = snap.matching_passages((pid for pid, _ in ranking), words, matches_needed(len(words)))
         return timed(lambda: snap.facet_counts(matching))
 

@@ -161,7 +161,7 @@ def main() -> None:
                 ranked = searcher.rank_channels(chunk, "hybrid", CANDIDATES, snap=snap)
                 for q, text, (fused, dense) in zip(qs[start : start + 64], chunk, ranked, strict=True):
                     lexical = searcher._lexical_ranking(snap, text, CANDIDATES, {})
-                    translations = searcher._translations(text)
+                    translations = searcher._translations(text, snap)
                     groups = [g for g in match_groups(text, translations) if g]
                     idf = word_idf(snap, groups)
                     rows = snap.passages(pid for pid, _ in fused[: args.top])

@@ -8,6 +8,10 @@ replace; readers see all of it at once or none of it. Small segments are merged 
 Upsert semantics: a new id is added; an id whose cleaned content changed gets new passages, and only
 passages whose text (or the article's title) changed are embedded again, the rest keep their vectors;
 an unchanged article costs nothing. An update that changes nothing commits nothing.
+
+The word table (store/vocabulary.py) grows in the same commit: the new articles' words that it does
+not hold yet and that enough passages hold are embedded and added, so an English question about a
+name first seen in ingested news finds its Arabic counterpart at once, without a rebuild.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,7 @@ from dalil.indexer.corpus import Problem, RawArticle
 from dalil.indexer.encoders.engines import Encoder
 from dalil.indexer.store.layout import IndexNotWritable, StoreError, ensure_writable
 from dalil.indexer.store.locking import LockTimeoutError, writer_lock
+from dalil.indexer.store.vocabulary import table_words
 from dalil.indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
 
 log = logging.getLogger("dalil.update")
@@ -121,7 +127,8 @@ def _apply(writer: LiveWriter, upserts, deletes, encoder, marks) -> UpdateSummar
         if marks:
             writer.commit([], [], marks)
         return summary
-    result = writer.commit(list(changes.values()), to_delete, marks)
+    words = _new_words(writer, changes.values(), encoder)
+    result = writer.commit(list(changes.values()), to_delete, marks, words)
     summary.version = f"{writer.path.name}@{result.generation}"
     log.info(
         "commit %s: %d added, %d updated, %d deleted, %d passages, %d tombstones",
@@ -133,6 +140,21 @@ def _apply(writer: LiveWriter, upserts, deletes, encoder, marks) -> UpdateSummar
         result.tombstones,
     )
     return summary
+
+
+def _new_words(writer: LiveWriter, changes, encoder) -> tuple[list[str], np.ndarray] | None:
+    """The words these articles bring to the word table, embedded as queries (as a build embeds its
+    table), so that English questions find the names and words of new articles at once."""
+    seen: Counter[str] = Counter()
+    for change in changes:  # as a build counts its corpus: every occurrence in headline and text
+        seen.update(table_words(f"{change.article.title}\n{change.article.text}"))
+    words = writer.words_to_add(seen) if seen else []
+    if not words:
+        return None
+    batches = range(0, len(words), EMBED_BATCH)
+    vectors = np.vstack([encoder.encode_queries(words[i : i + EMBED_BATCH]) for i in batches])
+    log.info("the word table gains %d words", len(words))
+    return words, vectors
 
 
 def _plan_upserts(writer: LiveWriter, upserts, encoder, summary: UpdateSummary) -> dict[str, ArticleChange]:

@@ -27,10 +27,13 @@ CANDIDATES = 32  # nearest words looked at per question word (spelling variants 
 
 
 class CrossLingualTerms:
-    def __init__(self, vocabulary: Vocabulary | None, encoder) -> None:
+    def __init__(
+        self, vocabulary: Vocabulary | None, encoder, word_vectors: EmbeddingCache | None = None
+    ) -> None:
         self.vocabulary = vocabulary
         self.encoder = encoder
-        self._words = EmbeddingCache(encoder.encode_queries)
+        # question words' vectors, kept across word tables (a new one is made when commits add words)
+        self.word_vectors = EmbeddingCache(encoder.encode_queries) if word_vectors is None else word_vectors
         # An English question's words are looked up twice: by its lexical channel and by highlighting
         # (and matching), in the same answer; the table is fixed for this object's life, so the
         # answer for a question is kept (read-only) rather than searched for again.
@@ -54,7 +57,7 @@ class CrossLingualTerms:
         words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]
         if not words:
             return MappingProxyType({})
-        vectors = self._words.get_many(list(words))  # new words embedded in one batch, not one by one
+        vectors = self.word_vectors.get_many(list(words))  # new words embedded in one batch, not one by one
         found: dict[str, frozenset[str]] = {}
         for word, (ids, scores) in zip(words, self.vocabulary.nearest(vectors, CANDIDATES), strict=True):
             if len(scores) and scores[0] >= MIN_SIMILARITY:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from dalil.indexer.analysis.arabic import script_of
@@ -25,6 +26,7 @@ from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicate
 from dalil.search.highlight import highlight, match_groups
 from dalil.search.lexical import distinctive, lexical_search
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
+from dalil.search.phrases import prefer_phrases
 from dalil.search.related import MAX_RELATED, Related, related_articles
 from dalil.search.suggest import Suggester
 from dalil.search.syntax import ParsedQuery, parse_query
@@ -51,7 +53,7 @@ class Filters:
     date_from: str | None = None  # YYYY-MM-DD, inclusive
     date_to: str | None = None
     lang: str | None = None
-    phrases: tuple[str, ...] = ()  # from the query syntax (search/syntax.py): light stems per phrase
+    phrases: tuple[str, ...] = ()  # required +"phrases" (search/syntax.py): light stems per phrase
     excluded: tuple[str, ...] = ()  # light stems whose articles are left out
 
     def as_dict(self) -> dict[str, object]:
@@ -59,10 +61,11 @@ class Filters:
         return asdict(self)
 
     def narrowed(self, parsed: ParsedQuery) -> Filters:
-        """These filters and a typed query's phrases and exclusions."""
+        """These filters and a typed query's walls: its required phrases and exclusions (a quoted
+        phrase without `+` is a preference, applied to the ranking: search/phrases.py)."""
         if not parsed.narrows:
             return self
-        return replace(self, phrases=self.phrases + parsed.phrases, excluded=self.excluded + parsed.excluded)
+        return replace(self, phrases=self.phrases + parsed.required, excluded=self.excluded + parsed.excluded)
 
 
 NO_FILTERS = Filters()
@@ -129,6 +132,17 @@ class Answer:
     facets: dict[str, dict[str, int]] | None = None
     undated: int = 0  # with sort="newest": matching results with no date, listed last
     confidence: Confidence | None = None  # None in lexical mode (no dense scores to judge by)
+    # phrases (as typed) that no candidate holds: the results are the words' ("no exact match")
+    unmatched: tuple[str, ...] = ()
+
+
+class Ranked(NamedTuple):
+    """One question's uncut ranking, its dense ranking (None in lexical mode: the confidence reads
+    its cosines), and the phrases (as typed) that no candidate holds."""
+
+    fused: list[tuple[int, float]]
+    dense: list[tuple[int, float]] | None
+    unmatched: tuple[str, ...]
 
 
 @dataclass
@@ -193,8 +207,12 @@ class Searcher:
         self.encoder = encoder
         self.query_vectors = EmbeddingCache(encoder.encode_queries, QUERY_CACHE_SIZE)
         self.overlap_channels = True
-        vocabulary = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
-        self.translations = CrossLingualTerms(vocabulary, encoder)
+        built = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
+        self.built_vocabulary = built if built is not None else Vocabulary.empty(encoder.dimension)
+        self.translations = CrossLingualTerms(self.built_vocabulary, encoder)
+        self.follow_additions = True  # False keeps `translations` as set (tests that hold it equal)
+        self._additions_seen = 0
+        self._translations_lock = threading.Lock()
         self._suggest_lock = threading.Lock()
         self._suggestions: tuple[int, float, Suggester] | None = None  # (generation, checked at, table)
 
@@ -246,12 +264,12 @@ class Searcher:
             with self.index.snapshot() as own:
                 return self.search_pages(cleaned, k, mode, filters, offset, own)
         parsed = [parse_query(q) for q in cleaned]
-        rankings = [fused for fused, _ in self._rank_parsed(parsed, mode, offset + k, filters, snap)]
+        rankings = [r.fused for r in self._rank_parsed(parsed, mode, offset + k, filters, snap)]
         pages = [ranking[offset : offset + k] for ranking in rankings]
         rows = snap.passages({pid for page in pages for pid, _ in page})
         return [
             ResultPage(
-                self._hits(page, rows, p.text, offset),
+                self._hits(page, rows, p.text, offset, self._translations(p.text, snap)),
                 total=len(ranking),
                 exhaustive=self._all_seen(ranking, snap, offset + k),
             )
@@ -267,18 +285,22 @@ class Searcher:
 
     def _rank_parsed(
         self, parsed: Sequence[ParsedQuery], mode: str, k: int, filters: Filters, snap: Snapshot
-    ) -> list[tuple[list[tuple[int, float]], list[tuple[int, float]] | None]]:
-        """Uncut (fused, dense) rankings of parsed questions; those with the same narrowed filters
-        ranked together."""
-        out: list = [([], None) for _ in parsed]
+    ) -> list[Ranked]:
+        """Uncut rankings of parsed questions, those with the same narrowed filters ranked together;
+        quoted phrases then move the passages holding them up (search/phrases.py)."""
+        out: list = [None] * len(parsed)
         together: dict[Filters, list[int]] = {}
         for i, p in enumerate(parsed):
             together.setdefault(filters.narrowed(p), []).append(i)
         for narrowed, which in together.items():
             texts = [parsed[i].text for i in which]
             rankings = self.rank_channels(texts, mode, k, narrowed, snap=snap)
-            for i, ranking in zip(which, rankings, strict=True):
-                out[i] = ranking
+            for i, (fused, dense) in zip(which, rankings, strict=True):
+                p = parsed[i]
+                fused, unmatched = prefer_phrases(fused, p.phrases, snap)
+                if p.required and not fused:  # a wall nothing passes: say which phrases it was
+                    unmatched += p.required
+                out[i] = Ranked(fused, dense, tuple(p.shown(s) for s in unmatched))
         return out
 
     def search_articles(
@@ -315,14 +337,15 @@ class Searcher:
     def _answer_page(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
         """One page of passages by relevance."""
         wanted = options.offset + options.k
-        ranking, dense = self._rank_parsed([parsed], options.mode, wanted, options.filters, snap)[0]
+        [ranked] = self._rank_parsed([parsed], options.mode, wanted, options.filters, snap)
+        ranking, dense, unmatched = ranked
         page = ranking[options.offset : wanted]
         rows = snap.passages(self._confidence_ids(ranking, dense) | {pid for pid, _ in page})
-        translations = self._translations(parsed.text) if ranking else {}
+        translations = self._translations(parsed.text, snap) if ranking else {}
         hits = self._hits(page, rows, parsed.text, options.offset, translations)
         confidence = self._confidence(parsed.text, ranking, dense, rows, translations, snap)
         exhaustive = self._all_seen(ranking, snap, wanted)
-        return Answer(hits, len(ranking), exhaustive, parsed, confidence=confidence)
+        return Answer(hits, len(ranking), exhaustive, parsed, confidence=confidence, unmatched=unmatched)
 
     @staticmethod
     def _confidence_ids(ranking: list[tuple[int, float]], dense: list[tuple[int, float]] | None) -> set[int]:
@@ -377,7 +400,7 @@ class Searcher:
             ranked = self.rank_channels(queries, "hybrid", CANDIDATES, snap=snap)
             rows = snap.passages(set().union(*(self._confidence_ids(f, d) for f, d in ranked)))
             return [
-                self._confidence_features(q, fused, dense, rows, self._translations(q), snap)
+                self._confidence_features(q, fused, dense, rows, self._translations(q, snap), snap)
                 for q, (fused, dense) in zip(queries, ranked, strict=True)
             ]
 
@@ -385,10 +408,11 @@ class Searcher:
         """Grouping, date order and facets look at every candidate, not just one page of them."""
         wanted = options.offset + options.k
         depth = min(MAX_K, max(CANDIDATES, 5 * wanted))  # enough passages to fill k distinct articles
-        ranking, dense = self._rank_parsed([parsed], options.mode, depth, options.filters, snap)[0]
+        [ranked] = self._rank_parsed([parsed], options.mode, depth, options.filters, snap)
+        ranking, dense, unmatched = ranked
         exhaustive = self._all_seen(ranking, snap, depth)
         rows = snap.passages({pid for pid, _ in ranking} | self._confidence_ids(ranking, dense))
-        translations = self._translations(parsed.text) if ranking else {}
+        translations = self._translations(parsed.text, snap) if ranking else {}
         confidence = self._confidence(parsed.text, ranking, dense, rows, translations, snap)
         if options.recency:
             dates = {pid: row.date for pid, row in rows.items()}
@@ -419,7 +443,7 @@ class Searcher:
             page = ranking[options.offset : wanted]
             results = self._hits(page, rows, parsed.text, options.offset, translations)
             total = len(ranking)
-        return Answer(results, total, exhaustive, parsed, facets, undated, confidence)
+        return Answer(results, total, exhaustive, parsed, facets, undated, confidence, unmatched)
 
     @staticmethod
     def _matchable(
@@ -544,7 +568,7 @@ class Searcher:
         if script_of(query) == "ar":
             return query_terms(query)
         latin = distinctive(snap, query_terms(query, latin_only=True))
-        return latin + self.translations.arabic_query_terms(query)
+        return latin + self.translations_at(snap).arabic_query_terms(query)
 
     def dense_rankings(
         self,
@@ -563,9 +587,23 @@ class Searcher:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def _translations(self, query: str) -> Mapping[str, frozenset[str]]:
+    def translations_at(self, snap: Snapshot) -> CrossLingualTerms:
+        """The word table as of this commit: the build's and the words later commits added
+        (store/vocabulary.py), rebuilt here only when a commit has added words since."""
+        if not self.follow_additions:
+            return self.translations
+        words, vectors = snap.vocabulary_additions()
+        if len(words) != self._additions_seen:
+            with self._translations_lock:
+                if len(words) != self._additions_seen:
+                    table = self.built_vocabulary.with_additions(words, vectors)
+                    self.translations = CrossLingualTerms(table, self.encoder, self.translations.word_vectors)
+                    self._additions_seen = len(words)
+        return self.translations
+
+    def _translations(self, query: str, snap: Snapshot) -> Mapping[str, frozenset[str]]:
         """Arabic words for each of a non-Arabic question's words (for highlighting and matching)."""
-        return self.translations.arabic_terms_by_word(query) if script_of(query) != "ar" else {}
+        return self.translations_at(snap).arabic_terms_by_word(query) if script_of(query) != "ar" else {}
 
     def _hits(
         self,
@@ -575,8 +613,9 @@ class Searcher:
         offset: int = 0,
         translations: Mapping[str, frozenset[str]] | None = None,
     ) -> list[Hit]:
-        if translations is None:
-            translations = self._translations(query) if ranking else {}
+        """Hits for ranked passages, the question's words (and `translations`, an English
+        question's Arabic counterparts) marked."""
+        translations = translations or {}
         hits: list[Hit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))

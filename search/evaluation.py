@@ -17,16 +17,26 @@ English and Arabic XQuAD questions of one paragraph fall on the same side). Half
 is tuned or fitted (bench/fusion_sweep.py, bench/no_match.py); half B is held apart and only
 reported.
 
-Metrics are computed on the ranked passage list, at the article level: a passage counts as a hit
-when its article is relevant, and only the first passage of each article counts (later passages of
-the same article are neither hits nor misses for nDCG). Recall@k = relevant articles in the top k /
-relevant articles; MRR@10 = 1 / rank of the first hit (0 beyond 10); nDCG@10 with binary gains.
+- The pasted-headline sets (`load_pasted`): headlines in their own punctuation (quotes, `..`, `؟!`,
+  colons) asking for their own article, and the same questions with the quote marks deleted.
+
+**One path**: every question is answered as the API and the page answer it (`evaluate`:
+`Searcher.answer` with the query syntax and default options), in two views: *answer*, the API's
+default (ten passages), and *page*, what the search page shows (ten articles, re-reports folded).
+`rank_only` (`Searcher.rank`, no syntax) is a part, kept for the tuning scripts and labelled so.
+
+Metrics are at the article level: in the answer view a passage counts as a hit when its article is
+relevant, and only the first passage of each article counts (later passages of the same article are
+neither hits nor misses for nDCG); in the page view each result is an article. Recall@k = relevant
+articles in the top k / relevant articles; MRR@10 = 1 / rank of the first hit (0 beyond 10);
+nDCG@10 with binary gains. Questions answered with no result at all are counted too.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -140,9 +150,58 @@ def load_news(
     return sets
 
 
-def standard_sets(dev: Path, news_corpus: Path | None = None, news_english: Path | None = None) -> list:
+PASTED_ARTICLES = 1200  # the large corpus's first lines (shuffled: a fair sample of its outlets)
+# What people paste: quotation marks of every kind, "..", question and exclamation marks, colons.
+_PASTED_MARKS = re.compile(r'[«»“”"„″]|\.\.|[؟?!]|:')
+_QUOTE_MARKS = re.compile(r'[«»“”"„″]')
+
+
+def load_pasted(corpus_file: Path, limit: int = PASTED_ARTICLES) -> list[LabelledSet]:
+    """Questions as people paste them: the first `limit` articles of a news corpus indexed without
+    their headlines, and each headline (of four words or more, not shared by another of them) that
+    holds quote marks («», "", “”, clitics glued to them: بـ"…"), `..`, `؟!` or a colon, asking
+    for its own article in its own punctuation. A twin set asks the same questions with the quote
+    marks deleted, as a user would retype them: the baseline that quoted questions must not fall
+    below (search/syntax.py). Re-reports by other outlets count as misses: lower bounds."""
+    from dalil.indexer.corpus import CorpusReport, read_corpus
+    from dalil.search.syntax import without_quotes
+
+    chosen = list(itertools.islice(read_corpus(corpus_file, CorpusReport()), limit))
+    if not chosen:
+        raise ValueError(f"{corpus_file}: no readable article")
+    shared: dict[str, int] = {}
+    for article in chosen:
+        title = (article.title or "").strip()
+        shared[title] = shared.get(title, 0) + 1
+    questions = [
+        Question(f"pasted-{a.article_id}", a.title.strip(), frozenset({a.article_id}))
+        for a in chosen
+        if a.title
+        and shared[a.title.strip()] == 1
+        and len(a.title.split()) >= _MIN_HEADLINE_WORDS
+        and _PASTED_MARKS.search(a.title)
+    ]
+    articles = tuple(replace(a, title="") for a in chosen)  # headlines held out of the index
+    stripped = tuple(replace(q, query=without_quotes(q.query)) for q in questions)
+    return [
+        LabelledSet("pasted (ar)", tuple(questions), articles),
+        LabelledSet("pasted, quotes removed (ar)", stripped, articles),
+    ]
+
+
+def holds_quotes(question: Question) -> bool:
+    return bool(_QUOTE_MARKS.search(question.query))
+
+
+def standard_sets(
+    dev: Path,
+    news_corpus: Path | None = None,
+    news_english: Path | None = None,
+    pasted_corpus: Path | None = None,
+) -> list:
     """What `dalil eval` measures when no set is named: ARCD, XQuAD-dev Arabic and English->Arabic
-    (SQuAD files in `dev`), and the news sets when `news_corpus` exists."""
+    (SQuAD files in `dev`), the news sets when `news_corpus` exists, and the pasted-headline sets
+    when `pasted_corpus` does."""
     sets = [
         load_squad(dev / "arcd.json", name="arcd (ar)"),
         load_squad(dev / "xquad-dev.ar.json", name="xquad-dev (ar)"),
@@ -150,6 +209,8 @@ def standard_sets(dev: Path, news_corpus: Path | None = None, news_english: Path
     ]
     if news_corpus is not None and news_corpus.is_file():
         sets += load_news(news_corpus, news_english)
+    if pasted_corpus is not None and pasted_corpus.is_file():
+        sets += load_pasted(pasted_corpus)
     return sets
 
 
@@ -197,10 +258,76 @@ def mean_metrics(per_question: Iterable[dict[str, float]]) -> dict[str, float]:
     return {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
 
 
+VIEWS = ("answer", "page")  # the API's default answer (passages), and the page's (one per article)
+
+
+@dataclass
+class Evaluation:
+    """One set's figures: {view: {mode: {"all"|"A"|"B": metrics}}}, the questions answered with no
+    result at all {view: {mode: count}}, and the hybrid answers' confidence values {qid: value}."""
+
+    metrics: dict[str, dict[str, dict[str, dict[str, float]]]]
+    empty: dict[str, dict[str, int]]
+    confidence: dict[str, float]
+
+
+def answer_options(view: str, mode: str):
+    """The options a question is answered with in each view: the API's defaults (10 passages), or
+    the page's (10 articles, re-reports folded), in `mode`."""
+    from dalil.search.engine import SearchOptions
+
+    return SearchOptions(k=10, mode=mode, group=view == "page")
+
+
+def answered_articles(answer, view: str) -> list[str]:
+    """The article of each result, in order (a page's result is one article)."""
+    if view == "page":
+        return [group.article_id for group in answer.results]
+    return [hit.article_id for hit in answer.results]
+
+
 def evaluate(
-    searcher, lset: LabelledSet, modes: Sequence[str], batch: int = 64
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean metrics per mode for one set over an open searcher: {mode: {"all"|"A"|"B": metrics}}."""
+    searcher, lset: LabelledSet, modes: Sequence[str], views: Sequence[str] = VIEWS, batch: int = 64
+) -> Evaluation:
+    """Each question answered as the API and the page answer it (`Searcher.answer`: the query syntax,
+    the default options), per mode and view. Article-level metrics: in the answer view a passage
+    counts for its article the first time the article appears; in the page view each result is one
+    article. The questions of a batch are embedded together first, into the searcher's own query
+    cache, which each answer then reads: the same vectors, many times faster than one by one."""
+    from dalil.search.engine import validate_query
+    from dalil.search.syntax import parse_query
+
+    questions = [q for q in lset.questions if q.query.strip()]
+    per_question: dict[tuple[str, str], list[tuple[str, dict[str, float]]]] = {}
+    empty = {view: dict.fromkeys(modes, 0) for view in views}
+    confidence: dict[str, float] = {}
+    for start in range(0, len(questions), batch):
+        chunk = questions[start : start + batch]
+        if any(mode != "lexical" for mode in modes):
+            searcher.query_vectors.get_many([parse_query(validate_query(q.query, 10)[0]).text for q in chunk])
+        for q in chunk:
+            for mode in modes:
+                for view in views:
+                    answer = searcher.answer(q.query, answer_options(view, mode))
+                    articles = answered_articles(answer, view)
+                    empty[view][mode] += not articles
+                    per_question.setdefault((view, mode), []).append(
+                        (half_of(q), question_metrics(articles, q.relevant))
+                    )
+                    if mode == "hybrid" and view == "answer" and answer.confidence is not None:
+                        confidence[q.qid] = answer.confidence.value
+    metrics: dict = {}
+    for (view, mode), rows in per_question.items():
+        halves = {"all": mean_metrics(m for _, m in rows)}
+        for half in HALVES:
+            halves[half] = mean_metrics(m for h, m in rows if h == half)
+        metrics.setdefault(view, {})[mode] = halves
+    return Evaluation(metrics, empty, confidence)
+
+
+def rank_only(searcher, lset: LabelledSet, modes: Sequence[str], batch: int = 64) -> dict:
+    """A part of the product, for tuning scripts only: `Searcher.rank` on the question as typed,
+    without the query syntax, highlighting, grouping or confidence. {mode: {"all"|"A"|"B": metrics}}."""
     from dalil.search.engine import validate_query
 
     questions = [q for q in lset.questions if q.query.strip()]
@@ -244,13 +371,18 @@ def half_sizes(lset: LabelledSet) -> dict[str, int]:
     return {half: sum(1 for q in lset.questions if half_of(q) == half) for half in HALVES}
 
 
-def format_table(rows: Sequence[tuple[str, str, dict[str, float]]]) -> str:
-    """A Markdown table: set, mode, then the metrics as percentages."""
+def format_table(rows: Sequence[tuple[str, str, dict[str, float]]], empty: dict | None = None) -> str:
+    """A Markdown table: set, mode, then the metrics as percentages, and (with `empty`, keyed by
+    (set, mode)) the questions that got no result at all."""
     keys = [f"recall@{k}" for k in CUTOFFS] + ["mrr@10", "ndcg@10"]
     head = "| set | mode | " + " | ".join(k.replace("recall", "R") for k in keys) + " |"
-    lines = [head, "|" + "---|" * (len(keys) + 2)]
+    head += " empty |" if empty is not None else ""
+    lines = [head, "|" + "---|" * (len(keys) + 2 + (empty is not None))]
     for name, mode, metrics in rows:
-        lines.append(f"| {name} | {mode} | " + " | ".join(f"{100 * metrics[k]:.1f}" for k in keys) + " |")
+        line = f"| {name} | {mode} | " + " | ".join(f"{100 * metrics[k]:.1f}" for k in keys) + " |"
+        if empty is not None:
+            line += f" {empty.get((name, mode), 0)} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -269,8 +401,9 @@ def load_unanswerable(path: Path) -> list[Question]:
 
 
 def confidence_inputs(searcher, questions: Sequence[Question], batch: int = 64) -> Iterator[tuple]:
-    """(question, its validated text, its confidence features) for each question, answered in hybrid
-    mode in batches: what `dalil eval` judges and bench/no_match.py fits on."""
+    """(question, its validated text, its confidence features) for each question, ranked in hybrid
+    mode in batches: what bench/no_match.py fits the confidence on (a part: no query syntax; `dalil
+    eval` reads the confidence of each full answer instead)."""
     from dalil.search.engine import validate_query
 
     for start in range(0, len(questions), batch):

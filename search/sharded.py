@@ -20,6 +20,7 @@ Each call reads its shard's newest commit; one question may span a commit that l
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow
 from dalil.indexer.store.sharding import global_id, local_id, shard_of
 
 from dalil.errors import DalilError
+
+ADDITIONS_REFRESH_S = 5.0
 
 
 class ShardUnavailable(DalilError):
@@ -147,6 +150,10 @@ class ShardSearcher:
         with self.reader.snapshot() as snap:
             return list(snap.titles())
 
+    def vocabulary_additions(self) -> tuple[list[str], np.ndarray]:
+        with self.reader.snapshot() as snap:
+            return snap.vocabulary_additions()
+
     def close(self) -> None:
         self.reader.close()
 
@@ -168,6 +175,7 @@ def local_shards(searchers: Sequence[ShardSearcher]) -> Ask:
 class _Fanout:
     def __init__(self, shards: int, ask: Ask) -> None:
         self.shards, self.ask = shards, ask
+        self.additions: tuple[float, tuple[list[str], np.ndarray]] | None = None  # (asked at, answer)
 
     def all(self, method: str, *args) -> list:
         return self.ask([(k, method, args) for k in range(self.shards)])
@@ -280,6 +288,20 @@ class ShardedSnapshot:
 
     def newest_date(self) -> str | None:
         return max((d for d in self._shards.all("newest_date") if d), default=None)
+
+    def vocabulary_additions(self) -> tuple[list[str], np.ndarray]:
+        """The words the shards' commits added to the word table (each shard adds its own articles'
+        words), asked of the shards at most once every ADDITIONS_REFRESH_S: not a round of calls
+        per English question."""
+        held = self._shards.additions
+        if held is None or time.monotonic() - held[0] > ADDITIONS_REFRESH_S:
+            words: dict[str, np.ndarray] = {}
+            for part_words, part_vectors in self._shards.all("vocabulary_additions"):
+                for word, vector in zip(part_words, part_vectors, strict=True):
+                    words.setdefault(word, vector)
+            vectors = np.vstack(list(words.values())) if words else np.zeros((0, 1), np.float16)
+            held = self._shards.additions = (time.monotonic(), (list(words), vectors))
+        return held[1]
 
     def titles(self) -> Iterator[str]:
         for part in self._shards.all("titles"):

@@ -156,12 +156,13 @@ def test_eval_command_on_a_tiny_squad_set(tmp_path):
     proc = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)["tiny"]
-    assert report["questions"] == 2 and set(report["modes"]) == {"hybrid", "dense", "lexical"}
-    assert report["modes"]["hybrid"]["recall@1"] == 1.0
+    for view in ("answer", "page"):  # the API's default answer and the page's, both measured
+        assert report["questions"] == 2 and set(report[view]) == {"hybrid", "dense", "lexical"}
+        assert report[view]["hybrid"]["recall@1"] == 1.0 and report["empty"][view]["hybrid"] == 0
+        assert set(report[f"{view} halves"]["hybrid"]) == {"A", "B"}
     table = dalil("eval", str(path), "--cache", str(tmp_path / "cache"), "-q", "--modes", "dense")
-    assert "| tiny | dense | 100.0 |" in table.stdout
-    assert "Halves (A:" in table.stdout and "B: R@1" in table.stdout  # the held-apart half too
-    assert set(report["halves"]["hybrid"]) == {"A", "B"}
+    assert "| tiny | dense | 100.0 |" in table.stdout and "The page" in table.stdout
+    assert "Halves, answer (A:" in table.stdout and "B: R@1" in table.stdout  # the held-apart half too
     unanswerable = tmp_path / "no.jsonl"
     unanswerable.write_text(
         '{"id": "u1", "lang": "ar", "query": "ما أفضل وصفة لتحضير الكشري في المنزل؟"}\n'

@@ -55,26 +55,63 @@ def test_query_syntax_is_parsed_forgivingly():
     assert parsed.shown_phrases == ("الذكاء الاصطناعى",) and parsed.shown_excluded == ("الصين",)
     assert parsed.phrases == parse_query('"الذكاء الاصطناعي"').phrases  # spelling variants: one phrase
     assert parse_query("“الذكاء الاصطناعي”").phrases == parsed.phrases  # typographic quotes too
+    assert parse_query("«الذكاء الاصطناعي»").phrases == parsed.phrases  # and Arabic ones
+    assert not parse_query('"الذكاء الاصطناعي"').narrows  # a preference: retrieval is not filtered
+    required = parse_query('+"الذكاء الاصطناعي" شركات')
+    assert required.required == parsed.phrases and not required.phrases and required.narrows
+    assert required.shown_required == ("الذكاء الاصطناعي",) and required.text == "الذكاء الاصطناعي شركات"
+    glued = parse_query('أستون مارتن تطور طائرة صغيرة بـ"مزايا فريدة"')
+    assert glued.shown_phrases == ("مزايا فريدة",) and "مزايا فريدة" in glued.text and not glued.narrows
+    plus_in_a_word = parse_query('C++"templates" guide')
+    assert not plus_in_a_word.required and plus_in_a_word.text.startswith("C++")
     unbalanced = parse_query('الذكاء "الاصطناعي')
-    assert unbalanced.text == "الذكاء الاصطناعي" and not unbalanced.narrows
+    assert unbalanced.text == "الذكاء الاصطناعي" and not unbalanced.has_syntax
     only_exclusions = parse_query("-الصين -روسيا")
     assert only_exclusions.text == "-الصين -روسيا" and not only_exclusions.narrows  # searched as typed
     hyphens = parse_query("e-commerce 2018-2019")
     assert hyphens.text == "e-commerce 2018-2019" and not hyphens.narrows
+    assert parse_query('«»  ""').text == '«» ""'  # quote marks only: searched as typed
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
-def test_a_phrase_narrows_every_channel(news, mode):
+def test_a_quoted_phrase_moves_its_passages_up_but_keeps_the_others(news, mode):
+    phrase = "التواصل الاجتماعي"
+    question = f"تأثير {phrase} على الشباب"
+    plain = news.answer(question, SearchOptions(k=30, mode=mode))
+    quoted = news.answer(question.replace(phrase, f"«{phrase}»"), SearchOptions(k=30, mode=mode))
+    holds = [_holds_phrase(f"{h.title}\n{h.text}", phrase) for h in quoted.results]
+    assert len(quoted.results) == len(plain.results) == 30 and quoted.unmatched == ()  # never a wall
+    assert not all(holds)  # passages without the phrase still follow
+    before = [_holds_phrase(f"{h.title}\n{h.text}", phrase) for h in plain.results]
+    assert sum(holds[:10]) > sum(before[:10]) or all(before[:10])  # those holding it moved up
+    scores = [h.score for h in quoted.results]
+    assert scores == sorted(scores, reverse=True)
+    if mode == "hybrid":
+        assert min(scores) >= 0 and max(scores) <= 1  # hybrid scores keep their 0-1 range
+
+
+def test_a_quoted_phrase_no_article_holds_falls_back_to_the_words(news):
+    question = "ميزة «القلم الطائر البنفسجي» في الهواتف الذكية"
+    answer = news.answer(question, SearchOptions(k=10))
+    words = news.answer(question.replace("«", "").replace("»", ""), SearchOptions(k=10))
+    assert answer.unmatched == ("القلم الطائر البنفسجي",)
+    assert [h.passage_id for h in answer.results] == [h.passage_id for h in words.results]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_a_required_phrase_narrows_every_channel(news, mode):
     phrase = "التواصل الاجتماعي"
     plain = news.answer(phrase, SearchOptions(k=30, mode=mode)).results
-    quoted = news.answer(f'"{phrase}"', SearchOptions(k=30, mode=mode)).results
+    quoted = news.answer(f'+"{phrase}"', SearchOptions(k=30, mode=mode)).results
     assert quoted
     assert all(_holds_phrase(f"{h.title}\n{h.text}", phrase) for h in quoted)
-    if mode == "dense":  # without the quotes the dense channel brings passages that lack it
+    if mode == "dense":  # without the wall the dense channel brings passages that lack it
         assert not all(_holds_phrase(f"{h.title}\n{h.text}", phrase) for h in plain)
-    variant = news.answer('"التواصل الإجتماعى"', SearchOptions(k=30, mode=mode)).results
+    variant = news.answer('+"التواصل الإجتماعى"', SearchOptions(k=30, mode=mode)).results
     assert len(quoted) < 30  # every passage holding it was returned: the same ones, however spelt
     assert {h.passage_id for h in variant} == {h.passage_id for h in quoted}
+    none = news.answer('+"القلم الطائر البنفسجي" الهواتف', SearchOptions(k=10, mode=mode))
+    assert none.results == [] and none.unmatched == ("القلم الطائر البنفسجي",)
 
 
 def test_an_excluded_word_removes_its_articles(news):
@@ -272,8 +309,10 @@ def test_python_api_sorts_and_parses_the_syntax(news_index):
         hits = index.search("فيسبوك", k=20, sort="newest")
         dates = [h.date for h in hits if h.date]
         assert dates and dates == sorted(dates, reverse=True)
-        quoted = index.search('"التواصل الاجتماعي" -فيسبوك', k=20)
+        quoted = index.search('+"التواصل الاجتماعي" -فيسبوك', k=20)
         assert quoted and all(_holds_phrase(f"{h.title}\n{h.text}", "التواصل الاجتماعي") for h in quoted)
+        preferred = index.search('"التواصل الاجتماعي" -فيسبوك', k=20)
+        assert _holds_phrase(f"{preferred[0].title}\n{preferred[0].text}", "التواصل الاجتماعي")
         with pytest.raises(dalil.InvalidRequest, match="recency"):
             index.search("فيسبوك", recency=-1)
 

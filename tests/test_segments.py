@@ -58,11 +58,12 @@ def _questions() -> list[str]:
 def _rankings(index, encoder, words_of=None) -> dict:
     """Every seed question's top 10 per mode. `words_of`: another searcher whose word table (Arabic
     counterparts of English words, which English hybrid search uses) stands in for this index's:
-    that table is made by full builds only, so an index grown article by article has its first
-    build's, and the comparison below is about segments, not about that table."""
+    an index grown article by article has its first build's table and the words its commits added,
+    a full build of the same articles its own table, and the comparison below is about segments,
+    not about that table."""
     searcher = Searcher.open(index, encoder)
     if words_of is not None:
-        searcher.translations = words_of.translations
+        searcher.translations, searcher.follow_additions = words_of.translations, False
     try:
         out = {}
         for mode in ("hybrid", "dense", "lexical"):

@@ -180,9 +180,11 @@ def test_one_question_and_a_small_add_start_the_light_engine(seed_index, tmp_pat
     assert done.stdout.strip().endswith("[]"), done.stdout
 
 
-def test_the_progress_bar_follows_the_embedding(tmp_path, capsys):
+def test_the_progress_bar_follows_the_embedding(tmp_path, capsys, monkeypatch):
     from conftest import CORPUS
 
+    # stderr is captured, not a terminal: plain lines, here as often as the work moves (not every 5 s)
+    monkeypatch.setattr("dalil.progress.PLAIN_INTERVAL_S", 0.0)
     assert main(["index", "--corpus", str(CORPUS), "--out", str(tmp_path / "idx")]) == 0
     err = capsys.readouterr().err
     counts = {int(part.split("/")[0].split()[-1]) for part in err.split("embedding")[1:] if "/42" in part}

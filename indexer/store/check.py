@@ -25,7 +25,7 @@ from dalil.indexer.store.database import (
 from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.vectors import stored_ids
-from dalil.indexer.store.vocabulary import vocabulary_problems
+from dalil.indexer.store.vocabulary import addition_problems, vocabulary_problems
 
 
 def check_index(
@@ -51,6 +51,7 @@ def check_index(
         problems += _segment_problems(db, path, meta)
         problems += _row_problems(db, meta)
         problems += vocabulary_problems(path, meta.get("vocabulary"))
+        problems += addition_problems(db, int(meta["encoder"]["dimension"]))
         if expected_encoder and meta["encoder"]["id"] != expected_encoder:
             problems.append(f"encoder is {meta['encoder']['id']!r}, expected {expected_encoder!r}")
         if encoder_check is not None:

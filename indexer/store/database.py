@@ -83,6 +83,30 @@ CREATE VIEW passage_rows AS
 
 # Document frequency per term, per connection (a temp table works on a read-only connection).
 FTS_VOCABULARY = "CREATE VIRTUAL TABLE temp.passages_vocab USING fts5vocab(main, passages_fts, 'row')"
+# Occurrences per term and column, for a writer deciding which words the word table gains.
+FTS_COLUMN_VOCABULARY = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_col_vocab USING fts5vocab(main, passages_fts, 'col')"
+)
+
+
+def doc_freqs(db: apsw.Connection, terms: Iterable[str]) -> dict[str, int]:
+    """Passages holding each term (either FTS5 column), on a connection with `passages_vocab`."""
+    return _per_term(db, "SELECT term, doc FROM passages_vocab WHERE term IN ({})", list(terms))
+
+
+def word_occurrences(db: apsw.Connection, words: Iterable[str]) -> dict[str, int]:
+    """How often each normalised word stands in the live passages (their `exact` column)."""
+    db.execute(FTS_COLUMN_VOCABULARY)
+    query = "SELECT term, cnt FROM passages_col_vocab WHERE col = 'exact' AND term IN ({})"
+    return _per_term(db, query, list(words))
+
+
+def _per_term(db: apsw.Connection, query: str, terms: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(terms), 500):  # SQLite's limit on bound parameters
+        chunk = terms[start : start + 500]
+        out.update(db.execute(query.format(",".join("?" * len(chunk))), chunk))
+    return out
 
 
 def open_for_writing(file: Path, create: bool = False) -> apsw.Connection:

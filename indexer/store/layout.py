@@ -158,7 +158,8 @@ def owned_by_live_process(name: str) -> bool:
 def ensure_writable(root: Path) -> None:
     """A clear error before any lock or file is touched: no index here, or not ours to write."""
     if read_current(root) is None:
-        raise IndexNotFoundError(
+        # 409, not 404: what stands here (a bare generation directory, say) may be served, but takes no writes
+        raise IndexNotWritable(
             f"no index at {root} to update (build one first with: dalil index --out {root})"
         )
     if not os.access(root, os.W_OK) or not os.access(resolve_generation(root), os.W_OK):

@@ -24,9 +24,10 @@ import numpy as np
 from dalil.indexer.analysis.terms import QueryTerms, fts_match_expression, fts_phrase, match_phrases
 from dalil.indexer.store import bm25
 from dalil.indexer.store.bm25 import LexicalStats
-from dalil.indexer.store.database import check_format, open_for_reading, read_meta
+from dalil.indexer.store.database import check_format, doc_freqs, open_for_reading, read_meta
 from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
 from dalil.indexer.store.vectors import Segment, VectorView, read_segment
+from dalil.indexer.store.vocabulary import read_additions
 
 WIDEN = 4  # a filtered dense search first looks among this many times k unfiltered neighbours
 MAX_SELECTIVE_KEPT = 1024
@@ -251,13 +252,15 @@ class Snapshot:
             self._per_commit[key] = value
         return self._per_commit[key]
 
+    def vocabulary_additions(self) -> tuple[list[str], np.ndarray]:
+        """(words, float16 query vectors) the word table gained by commits up to this one
+        (store/vocabulary.py); read once per commit."""
+        dimension = int(self.meta["encoder"]["dimension"])
+        return self._once_per_commit("vocabulary_additions", lambda: read_additions(self.db, dimension))
+
     def doc_freqs(self, terms: Iterable[str]) -> dict[str, int]:
         """Passages containing each term (either FTS5 column)."""
-        terms = list(terms)
-        if not terms:
-            return {}
-        marks = ",".join("?" * len(terms))
-        return dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", terms))
+        return doc_freqs(self.db, terms)
 
     def article_texts(self, article_ids: list[str]) -> dict[str, str]:
         """Headline and text of each article, for comparing stories."""

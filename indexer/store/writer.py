@@ -25,7 +25,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from dalil.indexer.store.database import (
     open_for_reading,
     open_for_writing,
     read_meta,
+    word_occurrences,
     write_meta,
     write_transaction,
 )
@@ -77,6 +78,13 @@ from dalil.indexer.store.vectors import (
     new_segment_index,
     segment_vectors,
     stored_ids,
+)
+from dalil.indexer.store.vocabulary import (
+    MAX_ADDED_WORDS,
+    MIN_COUNT,
+    added_words,
+    built_words,
+    insert_additions,
 )
 
 log = logging.getLogger("dalil.store")
@@ -348,6 +356,25 @@ class LiveWriter:
             out[row] = segment_vectors(self._segments[file[0]], np.array([pid], np.int64))[0]
         return out
 
+    def words_to_add(self, occurrences: Mapping[str, int]) -> list[str]:
+        """Of the words of the new articles (word -> occurrences in them), those the word table
+        should gain at this commit: in neither part of it yet, and seen at least MIN_COUNT times
+        in them and the live passages together (store/vocabulary.py). Counted before the commit:
+        what it replaces still counts, and a headline counts once per passage, which errs towards
+        adding a word."""
+        added = added_words(self.db)
+        known = set(built_words(self.path)) | set(added)
+        fresh = [w for w in occurrences if w not in known]
+        if not fresh:
+            return []
+        room = MAX_ADDED_WORDS - len(added)
+        seen = word_occurrences(self.db, fresh)
+        wanted = [w for w in fresh if seen.get(w, 0) + occurrences[w] >= MIN_COUNT]
+        if len(wanted) > room:
+            log.warning("the word table is full (%d added words): %d new words wait for a full build",
+                        MAX_ADDED_WORDS, len(wanted) - max(room, 0))
+        return wanted[: max(room, 0)]
+
     def ingested(self, keys: Sequence[str]) -> dict[str, str]:
         """Raw hashes recorded by `dalil ingest` for these item keys (absent: never taken in)."""
         out: dict[str, str] = {}
@@ -362,11 +389,13 @@ class LiveWriter:
         upserts: Sequence[ArticleChange],
         deletes: Sequence[str],
         marks: dict[str, tuple[str, str | None]] | None = None,
+        words: tuple[list[str], np.ndarray] | None = None,
     ) -> CommitResult:
         """Make these changes live in one commit (an article id in both is replaced, not deleted).
 
         `marks`: ingest bookkeeping (item key -> (raw hash, article id)) committed with them, so a
-        killed ingest never records an item it did not index, nor loses one it did."""
+        killed ingest never records an item it did not index, nor loses one it did. `words`: new
+        words of the word table and their query vectors (`words_to_add`), committed with them."""
         started = time.perf_counter()
         next_id = int(self.meta["next_passage_id"])
         ids_per_article = []
@@ -383,7 +412,7 @@ class LiveWriter:
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
             generation, tombstones = self._apply(
-                upserts, deletes, ids_per_article, next_id, segment, family_id, marks or {}
+                upserts, deletes, ids_per_article, next_id, segment, family_id, marks or {}, words
             )
         except BaseException:
             if segment is not None:
@@ -396,7 +425,7 @@ class LiveWriter:
         return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
 
     def _apply(
-        self, upserts, deletes, ids_per_article, next_id, segment, family_id, marks
+        self, upserts, deletes, ids_per_article, next_id, segment, family_id, marks, words=None
     ) -> tuple[int, int]:
         db = self.db
         with write_transaction(db):
@@ -425,6 +454,8 @@ class LiveWriter:
             if segment is not None:
                 first = int(meta["next_passage_id"])
                 insert_segment(db, segment, family_id, next_id - first, (first, next_id - 1), generation)
+            if words is not None and words[0]:
+                insert_additions(db, words[0], words[1], generation)
             now = _now()
             db.executemany(
                 "INSERT INTO ingested (key, raw_hash, article_id, at) VALUES (?, ?, ?, ?)"
