@@ -52,10 +52,16 @@ def start_server(
 
 def evaluation_sets() -> list:
     """The sets `dalil eval` measures with no set named (search/evaluation.py standard_sets)."""
-    from dalil.api.paths import default_eval_dir, default_news_corpus, written_questions_dir
+    from dalil.api.paths import (
+        default_eval_dir,
+        default_news_corpus,
+        default_pasted_corpus,
+        written_questions_dir,
+    )
     from dalil.search.evaluation import standard_sets
 
-    return standard_sets(default_eval_dir(), default_news_corpus(), written_questions_dir() / "news-en.jsonl")
+    english = written_questions_dir() / "news-en.jsonl"
+    return standard_sets(default_eval_dir(), default_news_corpus(), english, default_pasted_corpus())
 
 
 def evaluation_indexes(cache: Path) -> dict[int, Path]:

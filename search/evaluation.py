@@ -27,7 +27,8 @@ default (ten passages), and *page*, what the search page shows (ten articles, re
 
 Metrics are at the article level: in the answer view a passage counts as a hit when its article is
 relevant, and only the first passage of each article counts (later passages of the same article are
-neither hits nor misses for nDCG); in the page view each result is an article. Recall@k = relevant
+neither hits nor misses for nDCG); in the page view each result is an article, with the re-reports
+folded under it ("same story", shown with it) at its rank. Recall@k = relevant
 articles in the top k / relevant articles; MRR@10 = 1 / rank of the first hit (0 beyond 10);
 nDCG@10 with binary gains. Questions answered with no result at all are counted too.
 """
@@ -230,18 +231,23 @@ def load_qrels(path: Path, name: str | None = None) -> LabelledSet:
     return LabelledSet(name or Path(path).stem, tuple(questions))
 
 
-def first_hits(ranked_articles: Sequence[str], relevant: frozenset[str]) -> list[int]:
-    """1-based ranks at which a not-yet-seen relevant article appears in a passage ranking."""
+Ranked = Sequence[str | tuple[str, ...]]  # an article per rank, or several sharing one rank
+
+
+def first_hits(ranked_articles: Ranked, relevant: frozenset[str]) -> list[int]:
+    """1-based ranks at which a not-yet-seen relevant article appears in a ranking (an entry may be
+    a tuple of articles shown at one rank: a page's result and the re-reports folded under it)."""
     seen: set[str] = set()
     ranks: list[int] = []
-    for rank, article in enumerate(ranked_articles, start=1):
-        if article in relevant and article not in seen:
-            ranks.append(rank)
-        seen.add(article)
+    for rank, entry in enumerate(ranked_articles, start=1):
+        for article in (entry,) if isinstance(entry, str) else entry:
+            if article in relevant and article not in seen:
+                ranks.append(rank)
+            seen.add(article)
     return ranks
 
 
-def question_metrics(ranked_articles: Sequence[str], relevant: frozenset[str]) -> dict[str, float]:
+def question_metrics(ranked_articles: Ranked, relevant: frozenset[str]) -> dict[str, float]:
     ranks = first_hits(ranked_articles, relevant)
     out = {f"recall@{k}": sum(r <= k for r in ranks) / len(relevant) for k in CUTOFFS}
     out["mrr@10"] = 1.0 / ranks[0] if ranks and ranks[0] <= 10 else 0.0
@@ -279,10 +285,11 @@ def answer_options(view: str, mode: str):
     return SearchOptions(k=10, mode=mode, group=view == "page")
 
 
-def answered_articles(answer, view: str) -> list[str]:
-    """The article of each result, in order (a page's result is one article)."""
+def answered_articles(answer, view: str) -> list:
+    """The article of each result, in order. A page's result is an article and the other outlets'
+    reports of its story, listed under it ("same story"): found at that rank, as a reader sees them."""
     if view == "page":
-        return [group.article_id for group in answer.results]
+        return [(group.article_id, *(d["article_id"] for d in group.duplicates)) for group in answer.results]
     return [hit.article_id for hit in answer.results]
 
 

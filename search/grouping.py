@@ -28,6 +28,7 @@ from dalil.indexer.store.reader import Snapshot
 MIN_TFIDF_COSINE = 0.20
 MIN_DENSE_COSINE = 0.95
 MAX_DAYS_APART = 7
+ARTICLE_EVIDENCE = 0.2  # see article_score; chosen on half A by bench/article_order_sweep.py
 
 
 @dataclass
@@ -56,9 +57,20 @@ class ArticleResult:
         return out
 
 
+def article_score(scores: list[float], evidence: float | None = None) -> float:
+    """How well an article answers, from its ranked passages' scores (best first): the best one,
+    and a decaying share of the next two, (s1 + e·s2 + e²·s3) / (1 + e + e²), e = ARTICLE_EVIDENCE
+    (read at each call: bench/article_order_sweep.py varies it). An article whose one short passage
+    holds a question word no longer outranks one that answers in several (docs/relevance.md)."""
+    e = ARTICLE_EVIDENCE if evidence is None else evidence
+    weights = (1.0, e, e * e)
+    top = scores[:3]
+    return sum(w * s for w, s in zip(weights, top, strict=False)) / sum(weights)
+
+
 def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleResult]:
-    """(passage id, score), best first -> articles in the order of their best passage, with their
-    ranked passages noted but not yet made into Hits (`best` is None until `fill` is called)."""
+    """(passage id, score), best first -> articles ordered by `article_score`, with their ranked
+    passages noted but not yet made into Hits (`best` is None until `fill` is called)."""
     groups: dict[str, ArticleResult] = {}
     for place, (pid, score) in enumerate(ranking):
         row = rows.get(pid)
@@ -67,8 +79,8 @@ def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleRes
         group = groups.get(row.article_id)
         if group is None:
             group = groups[row.article_id] = ArticleResult(
-                rank=len(groups) + 1,
-                score=round(float(score), 6),
+                rank=0,
+                score=0.0,
                 article_id=row.article_id,
                 title=row.title,
                 source=row.source,
@@ -77,7 +89,12 @@ def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleRes
                 best=None,
             )
         group.ranked.append((place, pid, score))
-    return list(groups.values())
+    for group in groups.values():
+        group.score = round(article_score([float(s) for _, _, s in group.ranked]), 6)
+    ordered = sorted(groups.values(), key=lambda g: (-g.score, g.ranked[0][0]))  # ties: best passage first
+    for rank, group in enumerate(ordered, start=1):
+        group.rank = rank
+    return ordered
 
 
 def fill(groups: list[ArticleResult], hits_of) -> None:

@@ -92,3 +92,10 @@ def test_qrels_format(tmp_path):
     path.write_text('{"id": "a"}\n')
     with pytest.raises(ValueError, match=":1:"):
         load_qrels(path)
+
+
+def test_a_page_result_counts_the_reports_folded_under_it_at_its_rank():
+    ranked = ["a", ("b", "c"), "d"]  # c was folded under b: shown at rank 2
+    assert first_hits(ranked, frozenset({"c"})) == [2]
+    assert question_metrics(ranked, frozenset({"c", "d"}))["recall@5"] == 1.0
+    assert question_metrics(ranked, frozenset({"c"}))["mrr@10"] == 0.5

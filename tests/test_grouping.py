@@ -31,12 +31,35 @@ def news_searcher(tmp_path_factory, encoder):
     return Searcher.open(out, encoder)
 
 
-def test_group_by_article_orders_by_best_passage(searcher):
+def test_group_by_article_ranks_and_scores_articles(searcher):
+    from dalil.search.grouping import article_score
+
     groups = searcher.search_articles("التعاون مع روسيا", 5, collapse=False)
     assert [g.rank for g in groups] == list(range(1, len(groups) + 1))
     assert len({g.article_id for g in groups}) == len(groups)
+    scores = [g.score for g in groups]
+    assert scores == sorted(scores, reverse=True)
     for g in groups:
         assert g.best.article_id == g.article_id and all(p.score <= g.best.score for p in g.passages)
+        assert g.score == round(article_score([s for _, _, s in g.ranked]), 6)
+
+
+def test_an_article_that_answers_in_several_passages_outranks_one_stray_passage():
+    """The page's order follows the article, not its one best passage: a short passage holding a
+    question word (a list of related headlines) no longer puts its article first."""
+    from dalil.indexer.store.reader import PassageRow
+    from dalil.search.grouping import article_score, articles_of
+
+    def row(pid: int, article: str) -> PassageRow:
+        return PassageRow(pid, 0, 0, 1, "نص", article, "", None, None, None, None, None)
+
+    ranking = [(1, 0.80), (2, 0.78), (3, 0.70), (4, 0.65), (5, 0.30)]
+    rows = {pid: row(pid, "answers" if pid in (2, 3, 4) else "stray") for pid, _ in ranking}
+    groups = articles_of(ranking, rows)
+    assert [g.article_id for g in groups] == ["answers", "stray"] and [g.rank for g in groups] == [1, 2]
+    assert groups[0].best is None and groups[0].ranked[0] == (1, 2, 0.78)  # best passage kept first
+    assert article_score([0.9]) == pytest.approx(0.9 / 1.24)  # e = 0.2: one passage, no more evidence
+    assert article_score([0.9], evidence=0.0) == 0.9  # e = 0: the best passage alone (MaxP)
 
 
 def test_same_story_from_two_outlets_is_collapsed(news_searcher):
