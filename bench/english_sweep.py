@@ -9,6 +9,10 @@ names and numbers only), an *Arabic* lexical channel made of the question words'
 from the index's word table (search/crosslingual.py, the words highlighting marks), and both together.
 Each fusion variant is scored on half A (where a choice may be made) and half B (held apart), R@1
 and MRR@10, as search/evaluation.py defines them.
+
+A part, not the product path: these figures rank through `Searcher.rank` on the question as typed
+(no query syntax, no grouping). They choose between variants of one stage on identical inputs;
+the product's figures are `dalil eval`'s (search/evaluation.py `evaluate`).
 """
 
 from __future__ import annotations

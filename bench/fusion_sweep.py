@@ -4,6 +4,10 @@
 
 Prints R@1/5/10, MRR@10 and nDCG@10 per set for dense, lexical variants and fusion variants. All
 variants are evaluated on the same cached channel rankings, so the comparison is exact and fast.
+
+A part, not the product path: these figures rank through `Searcher.rank` on the question as typed
+(no query syntax, no grouping). They choose between variants of one stage on identical inputs;
+the product's figures are `dalil eval`'s (search/evaluation.py `evaluate`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ language is fitted on half A; its threshold keeps 95% of half A's answerable que
 Prints each feature's and the model's ROC AUC on half B, the operating point there, the `MODELS`
 literal to paste into search/confidence.py, and what the model says of the README's questions on
 the bundled articles (answerable ones included: the check that kept the first attempt out).
+
+A part, not the product path: the features are computed from `Searcher.rank_channels` on the
+question as typed (no query syntax); `dalil eval` reports the confidence of every full answer.
 """
 
 from __future__ import annotations

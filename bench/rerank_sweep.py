@@ -10,6 +10,10 @@ passage and by its best sentence, IDF-weighted, and how close together they are)
 per question language (passages of the relevant article = 1) is fitted on half A and reorders the
 candidates; R@1 and MRR@10 per set and half are printed beside the shipped ranking, then the model's
 weights.
+
+A part, not the product path: these figures rank through `Searcher.rank` on the question as typed
+(no query syntax, no grouping). They choose between variants of one stage on identical inputs;
+the product's figures are `dalil eval`'s (search/evaluation.py `evaluate`).
 """
 
 from __future__ import annotations
