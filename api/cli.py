@@ -398,7 +398,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(json.dumps(payload, ensure_ascii=False))
             return EXIT_OK
         _print_syntax(answer)
-        if answer.confidence is not None and answer.confidence.no_close_match:
+        if answer.results and answer.confidence is not None and answer.confidence.no_close_match:
             print(
                 f"no close match (confidence {answer.confidence.value:.2f}): the indexed articles do not "
                 "seem to answer this question; the nearest results follow, and may not be relevant\n"
@@ -449,7 +449,7 @@ def _print_syntax(answer) -> None:
         print(f"searching: {parsed.text} · {' · '.join(parts)}")
     for phrase in answer.unmatched:
         if phrase in parsed.shown_required:
-            print(f'no exact match for "{phrase}": no article holds it')
+            print(f'no article holds "{phrase}"')
         else:
             print(f'no exact match for "{phrase}"; results for the words')
 
