@@ -210,3 +210,17 @@ def test_cors_origins_and_access_log(seed_index, searcher, caplog):
         c.get("/search", params={"q": "روسيا", "k": 1})
     lines = [r.getMessage() for r in caplog.records if r.name == "dalil.access"]
     assert any(line.startswith("method=GET path=/search status=200 ms=") for line in lines)
+
+
+def test_quoted_phrases_in_the_api_and_on_the_page(client):
+    body = client.get("/search", params={"q": "التعاون مع روسيا في «الفضاء الرقمي»", "k": 3}).json()
+    assert body["results"] and body["syntax"]["phrases"] == ["الفضاء الرقمي"]
+    assert body["syntax"]["unmatched"] == ["الفضاء الرقمي"] and body["syntax"]["required"] == []
+    held = client.get("/search", params={"q": '"الجيل الخامس" روسيا', "k": 3}).json()
+    assert held["syntax"]["unmatched"] == [] and "الجيل" in held["results"][0]["text"]
+    plain = client.get("/search", params={"q": "الجيل الخامس"}).json()
+    assert "syntax" not in plain  # no syntax typed: nothing to report
+    page = client.get("/", params={"q": "التعاون مع روسيا في «الفضاء الرقمي»"}).text
+    assert 'id="no-exact-match"' in page and "No exact match for “الفضاء الرقمي”" in page
+    wall = client.get("/", params={"q": '+"الفضاء الرقمي" روسيا'}).text
+    assert 'id="no-results"' in wall and "No article holds “الفضاء الرقمي”" in wall
