@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 from dalil.indexer.analysis.arabic import script_of
-from dalil.indexer.analysis.terms import QueryTerms, query_terms
+from dalil.indexer.analysis.terms import QueryTerms, StoredTokens, query_terms
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
 from dalil.indexer.store.reader import IndexReader, Snapshot
 from dalil.indexer.store.vocabulary import Vocabulary
@@ -23,7 +23,7 @@ from dalil.search.confidence import DENSE_LOOKED, RESULTS_LOOKED, Confidence, fe
 from dalil.search.crosslingual import CrossLingualTerms
 from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
-from dalil.search.highlight import highlight, match_groups
+from dalil.search.highlight import Forms, highlight, match_groups, match_terms
 from dalil.search.lexical import distinctive, lexical_search
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
 from dalil.search.phrases import prefer_phrases
@@ -150,6 +150,11 @@ class ResultPage:
     hits: list[Hit]
     total: int  # candidates that matched (both channels, after filters), capped by retrieval depth
     exhaustive: bool  # True when `total` is exact (fewer candidates than the depth retrieved)
+
+
+def stored_tokens(row) -> StoredTokens:
+    """A passage's tokens: as indexing stored them, or analysed now (an index built before that)."""
+    return StoredTokens.decode(row.tokens) if row.tokens is not None else StoredTokens.of(row.text)
 
 
 def validate_mode(mode: object) -> str:
@@ -381,7 +386,8 @@ class Searcher:
         groups = [g for g in match_groups(question, translations) if g]
         freqs = snap.doc_freqs({form for g in groups for form in g.exact})  # one query for both uses
         searchable = len(self._matchable(groups, question, snap, freqs))
-        texts = [f"{rows[p].title}\n{rows[p].text}" for p, _ in ranking[:RESULTS_LOOKED] if p in rows]
+        first = [rows[p] for p, _ in ranking[:RESULTS_LOOKED] if p in rows]
+        texts = [Forms.of(row.title, stored_tokens(row)) for row in first]
         looked = dense[:DENSE_LOOKED]
         article_of = {pid: rows[pid].article_id for pid, _ in looked if pid in rows}
         rarity = self._rarity(groups, freqs, snap.live_passages)
@@ -616,12 +622,13 @@ class Searcher:
         """Hits for ranked passages, the question's words (and `translations`, an English
         question's Arabic counterparts) marked."""
         translations = translations or {}
+        terms = match_terms(match_groups(query, translations))  # once per question, not per hit
         hits: list[Hit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))
             if row is None:
                 continue
-            marked = highlight(row.text, query, translations=translations)
+            marked = highlight(row.text, query, stored=stored_tokens(row), terms=terms)
             hits.append(
                 Hit(
                     rank=offset + len(hits) + 1,

@@ -57,15 +57,17 @@ class ArticleResult:
         return out
 
 
-def article_score(scores: list[float], evidence: float | None = None) -> float:
-    """How well an article answers, from its ranked passages' scores (best first): the best one,
-    and a decaying share of the next two, (s1 + e·s2 + e²·s3) / (1 + e + e²), e = ARTICLE_EVIDENCE
-    (read at each call: bench/article_order_sweep.py varies it). An article whose one short passage
-    holds a question word no longer outranks one that answers in several (docs/relevance.md)."""
+def article_score(scores: list[float], floor: float = 0.0, evidence: float | None = None) -> float:
+    """How well an article answers, from its ranked passages' scores (best first): the best one and
+    a decaying share of the next two, each counted above `floor`, the lowest score of the ranking,
+    floor + (d1 + e·d2 + e²·d3) / (1 + e + e²) with d = s - floor and e = ARTICLE_EVIDENCE (read at
+    each call: bench/article_order_sweep.py varies it). Above the floor, because cosines never come
+    near 0: every passage of a long article would otherwise add evidence. An article whose one short
+    passage holds a question word no longer outranks one that answers in several (docs/relevance.md)."""
     e = ARTICLE_EVIDENCE if evidence is None else evidence
     weights = (1.0, e, e * e)
-    top = scores[:3]
-    return sum(w * s for w, s in zip(weights, top, strict=False)) / sum(weights)
+    top = [s - floor for s in scores[:3]]
+    return floor + sum(w * d for w, d in zip(weights, top, strict=False)) / sum(weights)
 
 
 def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleResult]:
@@ -89,8 +91,9 @@ def articles_of(ranking: list[tuple[int, float]], rows: dict) -> list[ArticleRes
                 best=None,
             )
         group.ranked.append((place, pid, score))
+    floor = min((float(s) for _, s in ranking), default=0.0)
     for group in groups.values():
-        group.score = round(article_score([float(s) for _, _, s in group.ranked]), 6)
+        group.score = round(article_score([float(s) for _, _, s in group.ranked], floor), 6)
     ordered = sorted(groups.values(), key=lambda g: (-g.score, g.ranked[0][0]))  # ties: best passage first
     for rank, group in enumerate(ordered, start=1):
         group.rank = rank

@@ -13,9 +13,9 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from dalil.indexer.analysis.arabic import is_arabic_term, stem, tokens
+from dalil.indexer.analysis.arabic import is_arabic_term, stem
 from dalil.indexer.analysis.splitting import sentence_spans
-from dalil.indexer.analysis.terms import QueryTerms, query_terms
+from dalil.indexer.analysis.terms import QueryTerms, StoredTokens, query_terms
 
 SNIPPET_CHARS = 260
 _MIN_STEM_MATCH = 3  # shorter stems match too many unrelated words
@@ -54,25 +54,50 @@ def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:
     return {w for g in groups for w in g.exact}, {s for g in groups for s in g.stems}
 
 
-def groups_held(text: str, groups: Sequence[QueryTerms]) -> set[int]:
-    """Which of the groups (question words) have a form in `text`, matched as highlighting does."""
-    norms, stems = set(), set()
-    for t in tokens(text):
-        norms.add(t.norm)
-        if is_arabic_term(t.norm):
-            stems.add(t.stem)
+@dataclass(frozen=True)
+class Forms:
+    """The normalised words and light stems a text holds (for the confidence's coverage)."""
+
+    norms: frozenset[str]
+    stems: frozenset[str]
+
+    @classmethod
+    def of(cls, *parts: str | StoredTokens) -> Forms:
+        """Of texts analysed now, or of passages' stored tokens (a headline and its passage)."""
+        norms: set[str] = set()
+        stems: set[str] = set()
+        for part in parts:
+            stored = StoredTokens.of(part) if isinstance(part, str) else part
+            norms.update(stored.norms)
+            stems.update(stored.stems)
+        return cls(frozenset(norms), frozenset(stems))
+
+
+def groups_held(text: str | Forms, groups: Sequence[QueryTerms]) -> set[int]:
+    """Which of the groups (question words) have a form in `text`, matched as highlighting does.
+    (A group's stems are Arabic, so a Latin word, whose stem is itself, never meets one.)"""
+    forms = Forms.of(text) if isinstance(text, str) else text
+    norms, stems = forms.norms, forms.stems
     return {i for i, g in enumerate(groups) if norms.intersection(g.exact) or stems.intersection(g.stems)}
 
 
 def match_offsets(
-    text: str, question: str, translations: Mapping[str, frozenset[str]] | None = None
+    text: str,
+    question: str,
+    translations: Mapping[str, frozenset[str]] | None = None,
+    stored: StoredTokens | None = None,
+    terms: tuple[set[str], set[str]] | None = None,
 ) -> list[tuple[int, int]]:
-    """Offsets of the passage words that match the question's words, or their Arabic translations."""
-    exact, stems = match_terms(match_groups(question, translations))
+    """Offsets of the passage words that match the question's words, or their Arabic translations.
+    `stored`: the passage's tokens as indexing stored them (else the text is analysed now);
+    `terms`: `match_terms` of the question, when the caller already has them (one per question)."""
+    exact, stems = terms if terms is not None else match_terms(match_groups(question, translations))
+    toks = stored if stored is not None else StoredTokens.of(text)
+    # `stem in stems` needs no test that the word is Arabic: the stems matched are Arabic ones
     return [
-        (t.start, t.end)
-        for t in tokens(text)
-        if t.norm in exact or (is_arabic_term(t.norm) and t.stem in stems)
+        (int(a), int(b))
+        for a, b, norm, st in zip(toks.starts, toks.ends, toks.norms, toks.stems, strict=True)
+        if norm in exact or st in stems
     ]
 
 
@@ -81,8 +106,10 @@ def highlight(
     question: str,
     max_chars: int = SNIPPET_CHARS,
     translations: Mapping[str, frozenset[str]] | None = None,
+    stored: StoredTokens | None = None,
+    terms: tuple[set[str], set[str]] | None = None,
 ) -> Highlight:
-    offsets = match_offsets(text, question, translations)
+    offsets = match_offsets(text, question, translations, stored, terms)
     start, end = _snippet_window(text, offsets, max_chars)
     return Highlight(_render(text, start, end, offsets), offsets, start, end)
 

@@ -76,3 +76,84 @@ def test_english_words_find_their_arabic_words_through_the_word_index(tmp_path, 
     (old / read_current(old) / VOCABULARY_INDEX).write_bytes(b"not faiss")
     with pytest.raises(IndexCorruptError, match=r"vocabulary\.faiss"):
         Vocabulary.open(old / read_current(old))
+
+
+# --- tokens stored at indexing time: the same marks as analysing each result per question --------
+
+
+def _reference_offsets(text: str, question: str, translations) -> list[tuple[int, int]]:
+    """How highlighting analysed a passage before its tokens were stored: the oracle."""
+    from dalil.indexer.analysis.arabic import is_arabic_term, tokens
+    from dalil.search.highlight import match_groups, match_terms
+
+    exact, stems = match_terms(match_groups(question, translations))
+    return [
+        (t.start, t.end)
+        for t in tokens(text)
+        if t.norm in exact or (is_arabic_term(t.norm) and t.stem in stems)
+    ]
+
+
+def _questions(news_index) -> list[str]:
+    import json
+
+    from conftest import DATA, REPO
+    from dalil.indexer.store.reader import IndexReader
+
+    seeds = [json.loads(line)["query"] for line in (DATA / "seed_questions.jsonl").read_text().splitlines()]
+    reader = IndexReader.open(news_index)
+    try:
+        with reader.snapshot() as snap:
+            headlines = list(snap.titles())[:25]
+    finally:
+        reader.close()
+    lines = (REPO / "bench" / "data" / "news-en.jsonl").read_text().splitlines()
+    english = [json.loads(line)["query"] for line in lines]
+    return seeds + headlines + english[:25]
+
+
+@pytest.mark.parametrize("which", ["seed", "news"])
+def test_stored_tokens_mark_exactly_what_analysing_the_text_marked(which, searcher, news_index, encoder):
+    from dalil.search.engine import Searcher, SearchOptions
+
+    own = searcher if which == "seed" else Searcher.open(news_index, encoder)
+    try:
+        checked = 0
+        for question in _questions(news_index):
+            answer = own.answer(question, SearchOptions(k=10))
+            with own.index.snapshot() as snap:
+                translations = own._translations(answer.parsed.text, snap)
+                rows = snap.passages(h.passage_id for h in answer.results)
+            for hit in answer.results:
+                assert rows[hit.passage_id].tokens is not None  # this index stores them
+                assert hit.highlights == _reference_offsets(hit.text, answer.parsed.text, translations)
+                analysed = highlight(hit.text, answer.parsed.text, translations=translations)
+                assert hit.snippet == analysed.snippet
+                checked += 1
+        assert checked > 200
+    finally:
+        if own is not searcher:
+            own.close()
+
+
+def test_an_index_without_stored_tokens_answers_the_same(seed_index, tmp_path, searcher, encoder):
+    import shutil
+
+    import apsw
+    from dalil.indexer.store.layout import DATABASE, resolve_generation
+    from dalil.search.engine import Searcher
+
+    old = tmp_path / "old"
+    shutil.copytree(seed_index, old)
+    db = apsw.Connection(str(resolve_generation(old) / DATABASE))
+    db.execute("DROP TABLE passage_tokens")  # as an index built before tokens were stored
+    db.close()
+    legacy = Searcher.open(old, encoder)
+    try:
+        for question in ("الذكاء الاصطناعي", "5G cooperation with Russia", "التعاون مع روسيا"):
+            now, before = searcher.search(question, 5), legacy.search(question, 5)
+            assert [(h.passage_id, h.highlights, h.snippet) for h in now] == [
+                (h.passage_id, h.highlights, h.snippet) for h in before
+            ]
+    finally:
+        legacy.close()

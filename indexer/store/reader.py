@@ -56,6 +56,7 @@ class PassageRow:
     date: str | None
     url: str | None
     lang: str | None
+    tokens: str | None = None  # the text's stored tokens (terms.py encode_tokens); None: not stored
 
 
 class _SegmentGone(Exception):
@@ -122,10 +123,21 @@ class Snapshot:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passage_rows WHERE passage_id IN ({marks})", ids
+        if self._has_stored_tokens():
+            query = (
+                f"SELECT {_PASSAGE_COLUMNS}, t.tokens FROM passage_rows"
+                f" LEFT JOIN passage_tokens t USING (passage_id) WHERE passage_id IN ({marks})"
+            )
+        else:  # an index built before tokens were stored
+            query = f"SELECT {_PASSAGE_COLUMNS} FROM passage_rows WHERE passage_id IN ({marks})"
+        return {r[0]: PassageRow(*r) for r in self.db.execute(query, ids)}
+
+    def _has_stored_tokens(self) -> bool:
+        return self._once_per_commit(
+            "passage_tokens",
+            lambda: self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passage_tokens'").fetchone()
+            is not None,
         )
-        return {r[0]: PassageRow(*r) for r in rows}
 
     def passage_ids_where(self, filters: Mapping[str, object]) -> np.ndarray | None:
         """Ids of the live passages whose article passes the filters (None: no filter given)."""

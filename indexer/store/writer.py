@@ -38,6 +38,7 @@ from dalil.indexer.analysis.terms import ANALYZER, passage_fields
 from dalil.indexer.store.database import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    PASSAGE_TOKENS_SCHEMA,
     article_hash,
     check_format,
     fingerprint_add,
@@ -133,6 +134,10 @@ def _insert_passages(
     db.executemany(
         "INSERT INTO passages_fts (rowid, exact, stems) VALUES (?,?,?)",
         [(pid, f.exact, f.stems) for pid, f in zip(ids, fields, strict=True)],
+    )
+    db.executemany(
+        "INSERT INTO passage_tokens (passage_id, tokens) VALUES (?,?)",
+        [(pid, f.analysis) for pid, f in zip(ids, fields, strict=True)],
     )
 
 
@@ -304,6 +309,7 @@ class LiveWriter:
         try:
             self.meta = read_meta(self.db)
             check_format(self.meta, self.path)
+            self.db.execute(PASSAGE_TOKENS_SCHEMA)  # an index built before the table gains it here
         except BaseException:
             self.db.close()
             raise
@@ -497,6 +503,8 @@ class LiveWriter:
             "INSERT INTO tombstones (passage_id, generation) VALUES (?, ?)",
             [(pid, generation) for pid, _, _ in removed],
         )
+        gone = [(pid,) for pid, _, _ in removed]
+        self.db.executemany("DELETE FROM passage_tokens WHERE passage_id = ?", gone)
         self.db.execute("DELETE FROM passages WHERE article = ?", (rowid,))
         self.db.execute("DELETE FROM articles WHERE id = ?", (rowid,))
         return digest, len(removed)
