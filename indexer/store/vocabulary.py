@@ -28,6 +28,7 @@ import numpy as np
 from dalil.indexer.analysis.arabic import is_arabic_term, tokens
 from dalil.indexer.store.layout import IndexCorruptError
 
+from dalil.arrays import RowFile
 from dalil.progress import progress_bar
 
 VOCABULARY_WORDS = "vocabulary.json"
@@ -210,15 +211,25 @@ class Vocabulary:
         out = []
         for query, row in zip(queries, rows, strict=True):
             row = np.sort(row)  # ascending rows: the memory-mapped table is read in order
-            exact = np.asarray(self.vectors[row], dtype=np.float32) @ query
+            exact = self._rows(row) @ query
             order = np.argsort(-exact, kind="stable")
             out.append((row[order], exact[order]))
         return out
 
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        table = self.vectors
+        found = table.rows(ids) if isinstance(table, RowFile) else table[ids]
+        return np.asarray(found, dtype=np.float32)
+
+    def _block(self, start: int, stop: int) -> np.ndarray:
+        table = self.vectors
+        found = table.block(start, stop) if isinstance(table, RowFile) else table[start:stop]
+        return np.asarray(found, dtype=np.float32)
+
     def _scan(self, queries: np.ndarray, block: int = 8192) -> np.ndarray:
         scores = np.empty((len(self.vectors), len(queries)), np.float32)
         for start in range(0, len(self.vectors), block):
-            part = np.asarray(self.vectors[start : start + block], dtype=np.float32)
+            part = self._block(start, start + block)
             scores[start : start + len(part)] = part @ queries.T
         return scores
 
@@ -238,10 +249,10 @@ class Vocabulary:
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise IndexCorruptError(f"index is damaged: {words_file} is not a list of words")
         try:
-            vectors = np.load(vectors_file, mmap_mode="r")
+            vectors = RowFile(vectors_file)  # rows read as candidates need them, not mapped
         except (OSError, ValueError) as exc:
             raise IndexCorruptError(f"index is damaged: {vectors_file} is unreadable ({exc})") from exc
-        if vectors.ndim != 2 or len(words) != len(vectors):
+        if len(words) != len(vectors):
             raise IndexCorruptError(
                 f"index is damaged: {vectors_file} holds {vectors.shape}, for {len(words)} words"
             )
