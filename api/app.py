@@ -284,8 +284,8 @@ def create_app(
 
     @app.get("/health", tags=["service"])
     def health() -> dict:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+        """Liveness: the process answers (`pid`: which server process, with `--workers N`)."""
+        return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/ready", tags=["service"])
     def ready() -> JSONResponse:

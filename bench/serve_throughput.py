@@ -103,7 +103,7 @@ def wrk(url: str, paths: list[str], concurrency: int, seconds: int, warm_up: boo
         script, listing = Path(tmp) / "s.lua", Path(tmp) / "paths"
         script.write_text(WRK_SCRIPT)
         listing.write_text("\n".join(paths) + "\n")
-        threads = 2
+        threads = min(2, concurrency)  # wrk needs a connection per thread
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s",
              "-s", str(script), url, "--", str(listing), str(threads)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from dalil.api.app import create_app
@@ -137,7 +138,7 @@ def test_articles(client):
 
 
 def test_health_ready_stats(client):
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "pid": os.getpid()}
     assert client.get("/ready").json()["status"] == "ready"
     stats = client.get("/stats").json()
     assert stats["articles"] == 5 and stats["passages"] > 5 and stats["encoder"]["dimension"] == 384
