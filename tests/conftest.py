@@ -38,6 +38,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_serve(args: list[str], log: Path, env: dict | None = None, wait_s: float = 120):
+    """`dalil serve ARGS --port <free>` in its own process group, its output in `log`; returns
+    (process, URL) once /ready answers, and fails the test with the log's tail if it never does."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dalil.api.cli", "serve", *args, "--port", str(port)],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=10).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"dalil serve exited:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"dalil serve did not become ready:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture(scope="session")
 def encoder():
     from dalil.indexer.encoders.engines import load_encoder

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import CORPUS, REPO, free_port
+from conftest import CORPUS, REPO, free_port, start_serve
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.vectors import segment_vectors, stored_ids
 from dalil.search.engine import Searcher, SearchOptions
@@ -147,35 +147,14 @@ SEED_QUESTIONS = [
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, seed_index):
     """Two shards of the seed index on Ray Serve, writable with TOKEN; stopped at the end."""
-    import httpx
 
     work = tmp_path_factory.mktemp("served")
     index = work / "index"
     shutil.copytree(seed_index, index)
     (work / "token").write_text(TOKEN)
-    port = free_port()
-    log = (work / "serve.log").open("w")
-    args = ["serve", "--ray", "local", "--shards", "2", "--index", str(index), "--port", str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", *args, "--write-token-file", str(work / "token")],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ready", timeout=10).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (work / "serve.log").read_text()[-3000:]
-        time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("the sharded service did not become ready:\n" + (work / "serve.log").read_text()[-3000:])
+    token = str(work / "token")
+    args = ["--ray", "local", "--shards", "2", "--index", str(index), "--write-token-file", token]
+    proc, url = start_serve(args, work / "serve.log", wait_s=240)
     yield url, index, proc
     import os
     import signal

@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import REPO, free_port
+from conftest import start_serve
 
 pytestmark = pytest.mark.slow
 
@@ -33,27 +30,8 @@ def _article(i: int, name: str) -> dict:
 def server(seed_index, tmp_path):
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
-    port = free_port()
-    command = ["serve", "--index", str(index), "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", *command],
-        cwd=REPO,
-        env={**os.environ, "DALIL_WRITE_TOKEN": TOKEN},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ready", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("dalil serve --workers 2 did not become ready")
+    args = ["--index", str(index), "--workers", "2"]
+    proc, url = start_serve(args, tmp_path / "serve.log", env={"DALIL_WRITE_TOKEN": TOKEN})
     yield url, index
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
