@@ -521,16 +521,6 @@ def _search_model(args: argparse.Namespace):
     return quick_start_spec(index_metadata(Path(args.index))["encoder"])
 
 
-def _search_groups(index, args: argparse.Namespace) -> list:
-    """`--group`: one entry per article (the CLI's own view; not part of the Python API)."""
-    from dalil.api.errors import translated
-
-    with translated():
-        return index._searcher().search_articles(
-            args.question, args.k, args.mode, collapse=not args.no_collapse
-        )
-
-
 def _search_batch(index, args: argparse.Namespace) -> int:
     """`--queries FILE`: one JSON line out per line in; a bad line is answered with its error."""
     from dalil.api.errors import InvalidRequest
