@@ -24,7 +24,7 @@ from dalil.search.confidence import DENSE_LOOKED, RESULTS_LOOKED, Confidence, fe
 from dalil.search.crosslingual import CrossLingualTerms
 from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
-from dalil.search.highlight import Forms, highlight, match_groups, match_terms
+from dalil.search.highlight import Forms, highlight, holds_a_word, match_groups, match_terms
 from dalil.search.lexical import distinctive, lexical_search
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
 from dalil.search.phrases import prefer_phrases
@@ -436,7 +436,7 @@ class Searcher:
                 ranking = [item for item in ranking if item[0] in matching and item[0] in rows]
         if options.group:
             terms = match_terms(match_groups(parsed.text, translations))
-            groups = articles_of(ranking, rows, lambda row: self._holds(row, terms))
+            groups = articles_of(ranking, rows, lambda row: holds_a_word(stored_tokens(row), terms))
             if options.sort == "newest":
                 groups = newest_first(groups, lambda g: g.date)
             if options.collapse:  # the first 2·(offset + k) are compared: enough to fill the page
@@ -444,7 +444,7 @@ class Searcher:
                 groups = collapse_duplicates(looked, snap) + rest
                 exhaustive = exhaustive and not rest
             results: list = groups[options.offset : wanted]
-            fill(results, lambda place, items: self._hits(items, rows, parsed.text, place, translations))
+            fill(results, lambda place, items: self._hits(items, rows, parsed.text, place, terms=terms))
             total = len(groups)
             undated = sum(1 for g in groups if not g.date) if options.sort == "newest" else 0
         else:
@@ -455,13 +455,6 @@ class Searcher:
             results = self._hits(page, rows, parsed.text, options.offset, translations)
             total = len(ranking)
         return Answer(results, total, exhaustive, parsed, facets, undated, confidence, unmatched)
-
-    @staticmethod
-    def _holds(row, terms: tuple[set[str], set[str]]) -> bool:
-        """Whether a passage holds one of the question's words (in a form highlighting marks)."""
-        exact, stems = terms
-        tokens = stored_tokens(row)
-        return not exact.isdisjoint(tokens.norms) or not stems.isdisjoint(tokens.stems)
 
     @staticmethod
     def _matchable(
@@ -630,11 +623,13 @@ class Searcher:
         query: str,
         offset: int = 0,
         translations: Mapping[str, frozenset[str]] | None = None,
+        terms: tuple[set[str], set[str]] | None = None,
     ) -> list[Hit]:
         """Hits for ranked passages, the question's words (and `translations`, an English
-        question's Arabic counterparts) marked."""
-        translations = translations or {}
-        terms = match_terms(match_groups(query, translations))  # once per question, not per hit
+        question's Arabic counterparts) marked; `terms`: their `match_terms`, when the caller
+        has them (computed here otherwise: once per call, not per hit)."""
+        if terms is None:
+            terms = match_terms(match_groups(query, translations or {}))
         hits: list[Hit] = []
         for pid, score in ranking:
             row = rows.get(int(pid))

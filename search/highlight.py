@@ -101,6 +101,12 @@ def match_offsets(
     ]
 
 
+def holds_a_word(stored: StoredTokens, terms: tuple[set[str], set[str]]) -> bool:
+    """Whether a passage holds one of the question's words, matched as `match_offsets` marks them."""
+    exact, stems = terms
+    return not exact.isdisjoint(stored.norms) or not stems.isdisjoint(stored.stems)
+
+
 def highlight(
     text: str,
     question: str,
