@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -29,11 +28,10 @@ from dalil.api.requests import (
     field_problems,
     run_search,
 )
+from dalil.api.served import LocalIndex, ServedIndex
 from dalil.api.wording import SourceNames
-from dalil.indexer.corpus import RawArticle
-from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
+from dalil.indexer.encoders.threads import configure_threads
 from dalil.search.engine import MAX_SUGGESTIONS, QueryError, Searcher
-from dalil.search.live import LiveSearcher
 from dalil.search.related import MAX_RELATED
 from dalil.search.suggest import MAX_PREFIX_CHARS
 from fastapi import Body, FastAPI, HTTPException, Query, Request
@@ -110,43 +108,6 @@ def _batch_item(searcher: Searcher, query: object) -> dict:
         return {"error": {"code": exc.code, "message": exc.message}}
 
 
-class LocalIndex:
-    """The index the app serves, on this machine: its live searcher, and writes committed here.
-
-    Small segments from this server's writes are merged (and outgrown IVF cells retrained) by a
-    background merger. A sharded index served on Ray has the same face (api/cluster.py)."""
-
-    def __init__(self, index_dir: Path | str, searcher: Searcher | None = None) -> None:
-        self.live = LiveSearcher(index_dir, searcher or Searcher.open(index_dir))
-        self.merger = BackgroundMerger(Path(index_dir), self.live.get().encoder)
-
-    def get(self) -> Searcher:
-        return self.live.get()
-
-    @property
-    def version(self) -> str | None:
-        return self.live.version
-
-    def reload(self) -> str | None:
-        return self.live.reload()
-
-    def describe(self) -> tuple[dict, int, int]:
-        """The newest commit's manifest, bytes on disk and segment count (for /stats)."""
-        index = self.get().index
-        with index.snapshot() as snap:
-            manifest, segments = index.manifest, len(snap.vectors.segments)
-        return manifest, index.size_bytes(), segments
-
-    def write(self, upserts: Sequence[RawArticle], deletes: Sequence[str]) -> UpdateSummary:
-        """Upserts and deletes as one commit (upserts embedded with the served encoder)."""
-        encoder = self.get().encoder if upserts else None
-        summary = update_index(self.live.root, upserts, deletes, encoder, wait=WRITE_WAIT, merge_after=False)
-        if summary.changed:
-            self.merger.poke()
-        self.live.reload()
-        return summary
-
-
 def _warm_suggestions(live) -> None:
     try:
         live.get().suggest("ا")
@@ -159,7 +120,7 @@ def create_app(
     searcher: Searcher | None = None,
     cors_origins: list[str] | None = None,
     write_token: str | None = None,
-    served: LocalIndex | None = None,
+    served: ServedIndex | None = None,
     source_names: SourceNames | None = None,
 ):
     """An app over `index_dir` (or what `served` serves); the index and query encoder load once,
@@ -340,9 +301,6 @@ def create_app(
     return app
 
 
-WRITE_WAIT = 30.0  # seconds a write request waits for another writer
-
-
 def _is_write(method: str, path: str) -> bool:
     """The routes that change the index (or the server): they all need the write token."""
     return (method == "POST" and path in ("/articles", "/admin/reload")) or (
@@ -407,6 +365,7 @@ def token_from_file(path: Path) -> str:
 
 def create_app_from_env() -> FastAPI:
     """The factory `dalil serve` gives uvicorn, so each worker process opens the index itself."""
+    configure_threads()  # inherited from `dalil serve`; the defaults when uvicorn is run directly
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
     )

@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from dalil.api.app import WRITE_WAIT, create_app
+from dalil.api.app import create_app
+from dalil.api.served import WRITE_WAIT
 from dalil.indexer.corpus import RawArticle
 from dalil.indexer.encoders.engines import load_encoder, spec_from_description
 from dalil.indexer.encoders.threads import limit_threads_in_environment
-from dalil.indexer.store.layout import resolve_generation
-from dalil.indexer.store.reader import index_metadata
-from dalil.indexer.store.sharding import shard_of
+from dalil.indexer.store import index_metadata, resolve_generation, shard_of
 from dalil.indexer.update import UpdateSummary, update_index
 from dalil.search.engine import Searcher
+from dalil.search.protocols import shard_calls
 from dalil.search.sharded import ShardedIndex, ShardSearcher, ShardUnavailable
 from ray import serve
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
@@ -84,11 +84,7 @@ class ClusterSettings:
         return options
 
 
-SHARD_CALLS = frozenset(
-    "info details dense lexical_stats bm25 doc_freqs passages vectors_of article article_texts"
-    " passage_ids_of facet_values matching_passages facet_counts newest_date titles"
-    " vocabulary_additions".split()
-)  # what the ingress may ask a shard replica (ShardSearcher's answers; never close())
+SHARD_CALLS = shard_calls()  # what the ingress may ask a shard replica: search/protocols.py ShardReads
 
 
 class Shard:

@@ -101,7 +101,7 @@ def _copy_articles(snap, builders: list[IndexBuilder], total: int, progress: boo
 
 def _copy_chunk(snap, builders: list[IndexBuilder], articles: list[dict]) -> None:
     ids = np.array([p["passage_id"] for a in articles for p in a["passages"]], dtype=np.int64)
-    vectors = snap.vectors.vectors_of(ids) if len(ids) else np.zeros((0, 0), np.float32)
+    vectors = snap.vectors_of(ids) if len(ids) else np.zeros((0, 0), np.float32)
     row = 0
     for stored in articles:
         passages = [Passage(p["ordinal"], p["start"], p["end"], p["text"]) for p in stored["passages"]]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from dalil.indexer.analysis.terms import QueryTerms, query_terms
-from dalil.indexer.store.vocabulary import Vocabulary
+from dalil.indexer.store import Vocabulary
 from dalil.search.cache import EmbeddingCache
 from dalil.search.highlight import match_stems
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from dalil.indexer.analysis.arabic import tokens
 from dalil.indexer.analysis.terms import STOPWORDS
-from dalil.indexer.store.reader import Snapshot
+from dalil.search.protocols import IndexView
 
 MIN_TFIDF_COSINE = 0.20
 MIN_DENSE_COSINE = 0.95
@@ -121,7 +121,7 @@ def fill(groups: list[ArticleResult], hits_of) -> None:
         group.passages = [hit for p, i, s in further for hit in hits_of(p, [(i, s)]) if hit.highlights]
 
 
-def collapse_duplicates(groups: list[ArticleResult], index: Snapshot) -> list[ArticleResult]:
+def collapse_duplicates(groups: list[ArticleResult], index: IndexView) -> list[ArticleResult]:
     """Fold each article that repeats a better-ranked one's story into that one's `duplicates`."""
     if len(groups) < 2:
         return groups
@@ -173,7 +173,7 @@ def _close_in_time(a: str | None, b: str | None) -> bool:
         return True
 
 
-def _tfidf_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, dict[str, float]]:
+def _tfidf_vectors(index: IndexView, article_ids: list[str]) -> dict[str, dict[str, float]]:
     if not article_ids:
         return {}
     texts = index.article_texts(article_ids)
@@ -194,10 +194,10 @@ def _tfidf_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, dict[st
     return vectors
 
 
-def _mean_vectors(index: Snapshot, article_ids: list[str]) -> dict[str, np.ndarray]:
+def _mean_vectors(index: IndexView, article_ids: list[str]) -> dict[str, np.ndarray]:
     by_article = index.passage_ids_of(article_ids)
     out = {}
     for article_id, pids in by_article.items():
-        mean = index.vectors.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
+        mean = index.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
         out[article_id] = mean / (np.linalg.norm(mean) or 1.0)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dalil.indexer.analysis.terms import QueryTerms
-from dalil.indexer.store.reader import Snapshot
+from dalil.search.protocols import IndexView
 
 # Weights of the `exact` and `stems` columns in FTS5's bm25(). Measured (docs/relevance.md): stems
 # carry most of the gain over exact forms alone, and 1:1 was best or level on both Arabic sets.
@@ -17,7 +17,7 @@ DISTINCTIVE_MAX_SHARE = 0.01
 
 
 def lexical_search(
-    snap: Snapshot,
+    snap: IndexView,
     terms: QueryTerms,
     n: int,
     exact_weight: float = EXACT_WEIGHT,
@@ -38,7 +38,7 @@ def lexical_search(
     return snap.bm25(terms, n, (exact_weight, stem_weight), filters or {})
 
 
-def distinctive(snap: Snapshot, terms: QueryTerms) -> QueryTerms:
+def distinctive(snap: IndexView, terms: QueryTerms) -> QueryTerms:
     """Only the terms that few passages contain (names, years, model numbers; not "1" or "2018")."""
     if not terms.exact:
         return terms

@@ -16,8 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-from dalil.indexer.store.layout import CURRENT
-from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store import CURRENT, IndexReader
 from dalil.search.engine import Searcher
 
 log = logging.getLogger("dalil.live")

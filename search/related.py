@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from dalil.indexer.store.reader import Snapshot
 from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
+from dalil.search.protocols import IndexView
 
 MAX_RELATED = 50
 NEIGHBOURS_PER_ARTICLE = 10  # passages looked at per related article wanted (articles have several)
@@ -36,16 +36,16 @@ class Related:
         }
 
 
-def article_vector(snap: Snapshot, article_id: str) -> np.ndarray | None:
+def article_vector(snap: IndexView, article_id: str) -> np.ndarray | None:
     """The normalised mean of the article's passage vectors (None: no such article)."""
     pids = snap.passage_ids_of([article_id]).get(article_id)
     if not pids:
         return None
-    mean = snap.vectors.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
+    mean = snap.vectors_of(np.asarray(pids, dtype=np.int64)).mean(axis=0)
     return (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
 
 
-def related_articles(snap: Snapshot, article_id: str, k: int, hits_of) -> Related | None:
+def related_articles(snap: IndexView, article_id: str, k: int, hits_of) -> Related | None:
     """Up to k related articles; `hits_of(ranking, rows, place)` turns (passage id, score) into Hits
     ranked from `place`."""
     vector = article_vector(snap, article_id)

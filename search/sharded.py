@@ -26,9 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from dalil.indexer.analysis.terms import QueryTerms
-from dalil.indexer.store.bm25 import LexicalStats
-from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow
-from dalil.indexer.store.sharding import global_id, local_id, shard_of
+from dalil.indexer.store import FACETS, IndexReader, LexicalStats, PassageRow, global_id, local_id, shard_of
 
 from dalil.errors import DalilError
 
@@ -61,19 +59,13 @@ class ShardSearcher:
             return {
                 "generation": snap.generation,
                 "passages": snap.live_passages,
-                "articles": int(snap.meta["counts"]["articles"]),
+                "articles": snap.live_articles,
             }
 
     def details(self) -> dict:
         """`info` with the manifest, segment count and bytes on disk (for /stats)."""
-        with self.reader.snapshot() as snap:
-            segments = len(snap.vectors.segments)
-        return {
-            **self.info(),
-            "manifest": self.reader.manifest,
-            "segments": segments,
-            "bytes": self.reader.size_bytes(),
-        }
+        manifest, size, segments = self.reader.describe()
+        return {**self.info(), "manifest": manifest, "segments": segments, "bytes": size}
 
     def dense(
         self, vectors: np.ndarray, k: int, filters: Mapping[str, object]
@@ -112,7 +104,7 @@ class ShardSearcher:
 
     def vectors_of(self, ids: list[int]) -> np.ndarray:
         with self.reader.snapshot() as snap:
-            return snap.vectors.vectors_of(np.asarray(self._local(ids), dtype=np.int64))
+            return snap.vectors_of(np.asarray(self._local(ids), dtype=np.int64))
 
     def article(self, article_id: str) -> dict | None:
         with self.reader.snapshot() as snap:
@@ -210,7 +202,6 @@ class ShardedSnapshot:
     def __init__(self, fanout: _Fanout) -> None:
         self._shards = fanout
         self._live: int | None = None
-        self.vectors = _ShardedVectors(fanout)
 
     @property
     def generation(self) -> int:
@@ -222,6 +213,10 @@ class ShardedSnapshot:
         if self._live is None:
             self._live = sum(i["passages"] for i in self._shards.all("info"))
         return self._live
+
+    @property
+    def live_articles(self) -> int:
+        return sum(i["articles"] for i in self._shards.all("info"))
 
     def dense_search(
         self, vectors: np.ndarray, k: int, filters: Mapping[str, object]
@@ -323,11 +318,6 @@ class ShardedSnapshot:
             for a, p in part.items()
         }
 
-
-class _ShardedVectors:
-    def __init__(self, fanout: _Fanout) -> None:
-        self._shards = fanout
-
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         ids = [int(i) for i in ids]
         wanted = self._shards.by_passage(ids)
@@ -382,6 +372,9 @@ class ShardedIndex:
 
     def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
         return ShardedSnapshot(self._shards).passages(ids)
+
+    def article_ids(self, passage_ids: Iterable[int]) -> dict[int, str]:
+        return {pid: row.article_id for pid, row in self.passages(passage_ids).items()}
 
     def facet_values(self, column: str) -> list[str]:
         return sorted({v for part in self._shards.all("facet_values", column) for v in part})

@@ -4,7 +4,11 @@ dalil/errors.py (the one error family), dalil/progress.py and dalil/arrays.py im
 dalil, so every layer may use them;
 analysis imports nothing else of dalil; store imports analysis; encoders import neither store nor
 the pipelines; the pipelines (build, update, ingest) write through store and hold no SQL or FAISS of
-their own; search never imports the pipelines, sqlite3, apsw or faiss; no module-level import circles.
+their own; search never imports the pipelines, sqlite3, apsw or faiss; search and api reach the store only
+through its public face (indexer/store/__init__.py) and read a commit through search/protocols.py,
+never a snapshot's connection, metadata or segments; api uses only the parts of indexer it drives
+(the pipelines, the corpus reader, the encoders, analysis, the store's face); no module-level
+import circles.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ PIPELINES = (
     "dalil.indexer.distributed",
 )
 DRIVERS = ("sqlite3", "apsw", "faiss")
+STORE = "dalil.indexer.store"
+# What api/ may use of indexer: what it drives (the pipelines), what it reads (corpus, analysis),
+# the encoders it loads and their thread limits, and the store's face.
+API_USES = (
+    *PIPELINES,
+    "dalil.indexer.corpus",
+    "dalil.indexer.analysis",
+    "dalil.indexer.encoders.engines",
+    "dalil.indexer.encoders.threads",
+    STORE,
+)
+# A commit's internals that the store's Snapshot holds and the IndexView Protocol does not offer.
+STORE_INTERNALS = ("db", "meta", "segments")
 
 
 def _modules() -> dict[str, Path]:
@@ -153,3 +170,51 @@ def test_no_import_circles():
     for module in sorted(graph):
         if module not in state:
             assert (cycle := visit(module)) is None, " -> ".join(cycle)
+
+
+def _store_face() -> set[str]:
+    import dalil.indexer.store as store
+
+    return set(store.__all__)
+
+
+@pytest.mark.parametrize("layer", ["dalil.search", "dalil.api"])
+def test_search_and_api_reach_the_store_only_through_its_face(layer):
+    modules, face = _modules(), _store_face()
+    bad = []
+    for name, file in modules.items():
+        if not name.startswith(layer):
+            continue
+        for imported in _imports(file):
+            if imported.startswith(STORE + ".") and imported.removeprefix(STORE + ".") not in face:
+                bad.append(f"{name} imports {imported}")
+    assert bad == []
+
+
+def test_search_reads_a_commit_only_through_the_protocol():
+    """No snapshot's `.db`, `.meta` or `.segments` in search/ (the sharded back-end has none), and no
+    type hint or import names the store's Snapshot."""
+    modules = _modules()
+    bad = []
+    for name, file in modules.items():
+        if not name.startswith("dalil.search"):
+            continue
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in STORE_INTERNALS:
+                bad.append(f"{name}:{node.lineno} reads .{node.attr}")
+            if isinstance(node, ast.Name) and node.id in ("Snapshot", "VectorView"):
+                bad.append(f"{name}:{node.lineno} names {node.id}")
+    assert bad == []
+
+
+def test_api_uses_only_what_it_drives_of_the_indexer():
+    modules = _modules()
+    bad = [
+        f"{name} imports {imported}"
+        for name, file in modules.items()
+        if name.startswith("dalil.api")
+        for imported in _dalil(_imports(file), modules)
+        if imported.startswith("dalil.indexer.") and not imported.startswith(API_USES)
+    ]
+    assert bad == []

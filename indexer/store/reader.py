@@ -118,6 +118,14 @@ class Snapshot:
     def live_passages(self) -> int:
         return int(self.meta["counts"]["passages"])
 
+    @property
+    def live_articles(self) -> int:
+        return int(self.meta["counts"]["articles"])
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these passages (decoded codes for IVF segments)."""
+        return self.vectors.vectors_of(np.asarray(ids, dtype=np.int64))
+
     def passages(self, ids: Iterable[int]) -> dict[int, PassageRow]:
         ids = [int(i) for i in ids]
         if not ids:
@@ -135,8 +143,10 @@ class Snapshot:
     def _has_stored_tokens(self) -> bool:
         return self._once_per_commit(
             "passage_tokens",
-            lambda: self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passage_tokens'").fetchone()
-            is not None,
+            lambda: (
+                self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passage_tokens'").fetchone()
+                is not None
+            ),
         )
 
     def passage_ids_where(self, filters: Mapping[str, object]) -> np.ndarray | None:
@@ -543,6 +553,12 @@ class IndexReader:
 
     def article_ids(self, passage_ids: Iterable[int]) -> dict[int, str]:
         return {pid: row.article_id for pid, row in self.passages(passage_ids).items()}
+
+    def describe(self) -> tuple[dict, int, int]:
+        """The newest commit's manifest, bytes on disk and segment count (for /stats)."""
+        with self.snapshot() as snap:
+            manifest, segments = self.manifest, len(snap.vectors.segments)
+        return manifest, self.size_bytes(), segments
 
     def size_bytes(self) -> int:
         """Bytes on disk of this generation (database, its WAL, segments, families, vocabulary)."""
