@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dalil.api.errors import InvalidRequest, one_line, translated
+from dalil.indexer.encoders.threads import configure_threads
 
 if TYPE_CHECKING:
     from dalil.indexer.corpus import Problem, RawArticle
@@ -124,12 +125,14 @@ def build_index(
     JSONL fields (`id`, `text`, and optionally `title, source, category, date, url, lang`). The
     options are `dalil index`'s: `model="auto"` picks the fastest engine for multilingual-e5-small
     here; `vector_index` is auto, flat, ivf-flat, ivf-sq8 or ivf-pq; `progress` draws a bar on stderr.
+    Compute runs on one thread per process unless DALIL_THREADS or OMP_NUM_THREADS says otherwise.
     """
+    configure_threads()  # before FAISS or a model loads (importing dalil sets nothing)
     from dalil.indexer.analysis.splitting import SplitSettings
     from dalil.indexer.build import build_from_articles, count_articles, plan_engine
     from dalil.indexer.build import build_index as build_corpus
     from dalil.indexer.encoders.engines import EncoderSpec, load_encoder, prepare_query_engine
-    from dalil.indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store import VectorIndexSettings
 
     with translated():
         try:
@@ -172,7 +175,8 @@ def build_index(
 
 def open_index(path: str | Path, model: str | Encoder | None = None) -> Index:
     """Open the index at `path` for searching and writing. `model`: a model name or a loaded encoder
-    to use instead of the one the index was built with (refused unless it makes the same vectors)."""
+    to use instead of the one the index was built with (refused unless it makes the same vectors).
+    Compute runs on one thread per process unless DALIL_THREADS or OMP_NUM_THREADS says otherwise."""
     return Index(path, model)
 
 
@@ -184,7 +188,8 @@ class Index:
     """
 
     def __init__(self, path: str | Path, model: str | Encoder | None = None) -> None:
-        from dalil.indexer.store.layout import resolve_generation
+        configure_threads()  # before FAISS or a model loads (importing dalil sets nothing)
+        from dalil.indexer.store import resolve_generation
 
         self.path = Path(path)
         self._model = model
@@ -300,7 +305,7 @@ class Index:
             return self._live.get().encoder
         if self._encoder is None:
             from dalil.indexer.encoders.engines import load_encoder, quick_start_spec
-            from dalil.indexer.store.reader import index_metadata
+            from dalil.indexer.store import index_metadata
 
             model = self._model or quick_start_spec(index_metadata(self.path)["encoder"])
             self._encoder = model if hasattr(model, "encode_queries") else load_encoder(model)

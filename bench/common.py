@@ -1,4 +1,8 @@
-"""Helpers shared by the benchmark scripts: percentiles and a `dalil serve` on a free loopback port."""
+"""Helpers shared by the benchmark scripts: percentiles and a `dalil serve` on a free loopback port.
+
+Importing it sets the one-thread-per-process limits (importing dalil sets nothing): the scripts that
+import `common` before dalil's engine measure it as `dalil` runs it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ import time
 from pathlib import Path
 
 import httpx
+from dalil.indexer.encoders.threads import limit_threads_in_environment
+
+limit_threads_in_environment()
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,11 +17,14 @@ the product's figures are `dalil eval`'s (search/evaluation.py `evaluate`).
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the thread limits are set before the imports that load FAISS or a model
 import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-import dalil.indexer  # noqa: F401 - thread limits first
+from dalil.indexer.encoders.threads import limit_threads_in_environment
+
+limit_threads_in_environment()  # one thread per process, before FAISS or a model loads
 from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.encoders.engines import load_encoder

@@ -12,9 +12,12 @@ the product's figures are `dalil eval`'s (search/evaluation.py `evaluate`).
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the thread limits are set before the imports that load FAISS or a model
 import sys
 
-import dalil.indexer  # noqa: F401 - thread limits first
+from dalil.indexer.encoders.threads import limit_threads_in_environment
+
+limit_threads_in_environment()  # one thread per process, before FAISS or a model loads
 from dalil.api.paths import default_eval_cache, default_eval_dir
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.build import cached_build

