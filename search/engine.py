@@ -16,8 +16,7 @@ import numpy as np
 from dalil.indexer.analysis.arabic import script_of
 from dalil.indexer.analysis.terms import QueryTerms, StoredTokens, query_terms
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder, spec_from_description
-from dalil.indexer.store.reader import IndexReader, Snapshot
-from dalil.indexer.store.vocabulary import Vocabulary
+from dalil.indexer.store import IndexReader, Vocabulary
 from dalil.search.batching import query_batcher
 from dalil.search.cache import EmbeddingCache
 from dalil.search.confidence import DENSE_LOOKED, RESULTS_LOOKED, Confidence, features, judge
@@ -28,6 +27,7 @@ from dalil.search.highlight import Forms, highlight, holds_a_word, match_groups,
 from dalil.search.lexical import distinctive, lexical_search
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
 from dalil.search.phrases import prefer_phrases
+from dalil.search.protocols import IndexView, SearchableIndex
 from dalil.search.related import MAX_RELATED, Related, related_articles
 from dalil.search.suggest import Suggester
 from dalil.search.syntax import ParsedQuery, parse_query
@@ -146,13 +146,6 @@ class Ranked(NamedTuple):
     unmatched: tuple[str, ...]
 
 
-@dataclass
-class ResultPage:
-    hits: list[Hit]
-    total: int  # candidates that matched (both channels, after filters), capped by retrieval depth
-    exhaustive: bool  # True when `total` is exact (fewer candidates than the depth retrieved)
-
-
 def stored_tokens(row) -> StoredTokens:
     """A passage's tokens: as indexing stored them, or analysed now (an index built before that)."""
     return StoredTokens.decode(row.tokens) if row.tokens is not None else StoredTokens.of(row.text)
@@ -202,7 +195,7 @@ def _check_suggest(prefix: object, k: object) -> None:
 class Searcher:
     """An open index and a warm query encoder; cheap to call many times."""
 
-    def __init__(self, index: IndexReader, encoder: Encoder) -> None:
+    def __init__(self, index: SearchableIndex, encoder: Encoder) -> None:
         if encoder.model_id != index.encoder_id:
             raise EncoderMismatchError(
                 f"the index at {index.path} was built with encoder {index.encoder_id!r}, "
@@ -238,62 +231,23 @@ class Searcher:
             index.close()
             raise
 
+    # The one search path is `answer`: what the API, the page, the CLI, the Python API and `dalil
+    # eval` call. `search` and `search_articles` are its two common shapes, for code and tests.
     def search(
         self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters = NO_FILTERS, offset: int = 0
     ) -> list[Hit]:
-        return self.search_many([query], k, mode, filters, offset)[0]
-
-    def search_many(
-        self,
-        queries: Sequence[str],
-        k: int = 10,
-        mode: str = "hybrid",
-        filters: Filters = NO_FILTERS,
-        offset: int = 0,
-    ) -> list[list[Hit]]:
-        """Ranked passages for each question; `offset` skips that many for paging."""
-        return [page.hits for page in self.search_pages(queries, k, mode, filters, offset)]
-
-    def search_pages(
-        self,
-        queries: Sequence[str],
-        k: int = 10,
-        mode: str = "hybrid",
-        filters: Filters = NO_FILTERS,
-        offset: int = 0,
-        snap: Snapshot | None = None,
-    ) -> list[ResultPage]:
-        """Result pages from one commit of the index (taken here unless `snap` is given)."""
-        mode = validate_mode(mode)
-        cleaned = [validate_query(q, k)[0] for q in queries]  # k is checked here, before offset uses it
-        check_whole_number("offset", offset, 0, MAX_K - k, " (1000 - k)")
-        if not cleaned:
-            return []
-        if snap is None:
-            with self.index.snapshot() as own:
-                return self.search_pages(cleaned, k, mode, filters, offset, own)
-        parsed = [parse_query(q) for q in cleaned]
-        rankings = [r.fused for r in self._rank_parsed(parsed, mode, offset + k, filters, snap)]
-        pages = [ranking[offset : offset + k] for ranking in rankings]
-        rows = snap.passages({pid for page in pages for pid, _ in page})
-        return [
-            ResultPage(
-                self._hits(page, rows, p.text, offset, self._translations(p.text, snap)),
-                total=len(ranking),
-                exhaustive=self._all_seen(ranking, snap, offset + k),
-            )
-            for page, ranking, p in zip(pages, rankings, parsed, strict=True)
-        ]
+        """Ranked passages (`offset` skips that many, for paging): `answer`'s results."""
+        return self.answer(query, SearchOptions(k=k, mode=mode, filters=filters, offset=offset)).results
 
     @staticmethod
-    def _all_seen(ranking: list, snap: Snapshot, wanted: int) -> bool:
+    def _all_seen(ranking: list, snap: IndexView, wanted: int) -> bool:
         """Each channel retrieves `depth` candidates: when fewer came back, or the whole index fits in
         that depth, every match was seen and a count of them is exact."""
         depth = min(max(wanted, CANDIDATES), snap.live_passages)
         return len(ranking) < depth or depth == snap.live_passages
 
     def _rank_parsed(
-        self, parsed: Sequence[ParsedQuery], mode: str, k: int, filters: Filters, snap: Snapshot
+        self, parsed: Sequence[ParsedQuery], mode: str, k: int, filters: Filters, snap: IndexView
     ) -> list[Ranked]:
         """Uncut rankings of parsed questions, those with the same narrowed filters ranked together;
         quoted phrases then move the passages holding them up (search/phrases.py)."""
@@ -343,7 +297,7 @@ class Searcher:
                 return self._answer_page(parsed, options, snap)
             return self._answer_from_candidates(parsed, options, snap)
 
-    def _answer_page(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
+    def _answer_page(self, parsed: ParsedQuery, options: SearchOptions, snap: IndexView) -> Answer:
         """One page of passages by relevance."""
         wanted = options.offset + options.k
         [ranked] = self._rank_parsed([parsed], options.mode, wanted, options.filters, snap)
@@ -370,7 +324,7 @@ class Searcher:
         dense: list[tuple[int, float]] | None,
         rows: Mapping[int, object],
         translations: Mapping[str, frozenset[str]],
-        snap: Snapshot,
+        snap: IndexView,
     ) -> Confidence | None:
         feats = self._confidence_features(question, ranking, dense, rows, translations, snap)
         return None if feats is None else judge(question, feats)
@@ -382,7 +336,7 @@ class Searcher:
         dense: list[tuple[int, float]] | None,
         rows: Mapping,
         translations: Mapping[str, frozenset[str]],
-        snap: Snapshot,
+        snap: IndexView,
     ) -> tuple[float, ...] | None:
         """(c1, gap, coverage…) of search/confidence.py; None without a dense ranking (lexical mode)."""
         if dense is None:
@@ -414,7 +368,7 @@ class Searcher:
                 for q, (fused, dense) in zip(queries, ranked, strict=True)
             ]
 
-    def _answer_from_candidates(self, parsed: ParsedQuery, options: SearchOptions, snap: Snapshot) -> Answer:
+    def _answer_from_candidates(self, parsed: ParsedQuery, options: SearchOptions, snap: IndexView) -> Answer:
         """Grouping, date order and facets look at every candidate, not just one page of them."""
         wanted = options.offset + options.k
         depth = min(MAX_K, max(CANDIDATES, 5 * wanted))  # enough passages to fill k distinct articles
@@ -458,7 +412,7 @@ class Searcher:
 
     @staticmethod
     def _matchable(
-        words: list[QueryTerms], question: str, snap: Snapshot, freqs: Mapping[str, int] | None = None
+        words: list[QueryTerms], question: str, snap: IndexView, freqs: Mapping[str, int] | None = None
     ) -> list[QueryTerms]:
         """The words of a question that Arabic text can hold: all of an Arabic question's; of an
         English one, those with Arabic counterparts or found in the index as written ("5G").
@@ -483,7 +437,7 @@ class Searcher:
         return self._suggester().complete(_visible(prefix), k)
 
     @staticmethod
-    def suggest_from(index: IndexReader, prefix: str, k: int = 8) -> list[dict]:
+    def suggest_from(index: SearchableIndex, prefix: str, k: int = 8) -> list[dict]:
         """Suggestions from an index opened without an encoder (the CLI: headlines need none)."""
         _check_suggest(prefix, k)
         with index.snapshot() as snap:
@@ -513,7 +467,7 @@ class Searcher:
         filters: Filters = NO_FILTERS,
         weights: FusionWeights = DEFAULT_WEIGHTS,
         cut: bool = True,
-        snap: Snapshot | None = None,
+        snap: IndexView | None = None,
     ) -> list[list[tuple[int, float]]]:
         """Top-k (passage id, score) rankings, best first, for validated questions (all candidates
         when `cut` is False), from one snapshot of the index (taken here when none is given)."""
@@ -527,7 +481,7 @@ class Searcher:
         k: int,
         filters: Filters = NO_FILTERS,
         weights: FusionWeights = DEFAULT_WEIGHTS,
-        snap: Snapshot | None = None,
+        snap: IndexView | None = None,
     ) -> list[tuple[list[tuple[int, float]], list[tuple[int, float]] | None]]:
         """Uncut (ranking, dense ranking) per question; the dense one is None in lexical mode (the
         confidence reads its cosines)."""
@@ -564,18 +518,18 @@ class Searcher:
 
     @staticmethod
     def _plain_lexical_ranking(
-        snap: Snapshot, query: str, depth: int, where: dict
+        snap: IndexView, query: str, depth: int, where: dict
     ) -> list[tuple[int, float]]:
         return lexical_search(snap, query_terms(query), depth, filters=where)
 
     def _lexical_ranking(
-        self, snap: Snapshot, query: str, depth: int, where: dict
+        self, snap: IndexView, query: str, depth: int, where: dict
     ) -> list[tuple[int, float]]:
         """The lexical channel of hybrid search: for a non-Arabic question, the Arabic counterparts
         of its words and its distinctive Latin names and numbers (search/fusion.py)."""
         return lexical_search(snap, self.hybrid_lexical_terms(snap, query), depth, filters=where)
 
-    def hybrid_lexical_terms(self, snap: Snapshot, query: str) -> QueryTerms:
+    def hybrid_lexical_terms(self, snap: IndexView, query: str) -> QueryTerms:
         if script_of(query) == "ar":
             return query_terms(query)
         latin = distinctive(snap, query_terms(query, latin_only=True))
@@ -586,7 +540,7 @@ class Searcher:
         queries: Sequence[str],
         depth: int,
         filters: Mapping[str, object] | None = None,
-        snap: Snapshot | None = None,
+        snap: IndexView | None = None,
     ) -> list[list[tuple[int, float]]]:
         if snap is None:
             with self.index.snapshot() as own:
@@ -598,7 +552,7 @@ class Searcher:
             for row_s, row_i in zip(scores, ids, strict=True)
         ]
 
-    def translations_at(self, snap: Snapshot) -> CrossLingualTerms:
+    def translations_at(self, snap: IndexView) -> CrossLingualTerms:
         """The word table as of this commit: the build's and the words later commits added
         (store/vocabulary.py), rebuilt here only when a commit has added words since."""
         if not self.follow_additions:
@@ -612,7 +566,7 @@ class Searcher:
                     self._additions_seen = len(words)
         return self.translations
 
-    def _translations(self, query: str, snap: Snapshot) -> Mapping[str, frozenset[str]]:
+    def _translations(self, query: str, snap: IndexView) -> Mapping[str, frozenset[str]]:
         """Arabic words for each of a non-Arabic question's words (for highlighting and matching)."""
         return self.translations_at(snap).arabic_terms_by_word(query) if script_of(query) != "ar" else {}
 
