@@ -49,7 +49,7 @@ def arabic_count(n: int, noun: ArabicNoun, more: bool = False) -> str:
 
 
 def english_count(n: int, noun: str, more: bool = False) -> str:
-    """"1 article", "2 articles", "100+ articles"."""
+    """ "1 article", "2 articles", "100+ articles"."""
     return f"{n}{'+' if more else ''} {noun}{'' if n == 1 and not more else 's'}"
 
 

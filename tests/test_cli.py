@@ -202,10 +202,10 @@ def test_search_modes_and_grouping_from_the_cli(seed_index):
 
 
 def test_quoted_phrases_are_preferred_and_say_when_nothing_holds_them(seed_index):
-    found = dalil("search", 'التعاون في «الجيل الخامس» مع روسيا', "--index", str(seed_index), "-k", "1")
+    found = dalil("search", "التعاون في «الجيل الخامس» مع روسيا", "--index", str(seed_index), "-k", "1")
     assert found.returncode == 0 and 'phrase "الجيل الخامس"' in found.stdout
     assert "no exact match" not in found.stdout and "000_5e840d295c91c543" in found.stdout
-    fallback = dalil("search", 'التعاون مع روسيا في «الفضاء الرقمي»', "--index", str(seed_index), "-k", "1")
+    fallback = dalil("search", "التعاون مع روسيا في «الفضاء الرقمي»", "--index", str(seed_index), "-k", "1")
     assert fallback.returncode == 0
     assert 'no exact match for "الفضاء الرقمي"; results for the words' in fallback.stdout
     assert "1 result for" in fallback.stdout  # the words' answer, not an empty one

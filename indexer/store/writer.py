@@ -377,8 +377,11 @@ class LiveWriter:
         seen = word_occurrences(self.db, fresh)
         wanted = [w for w in fresh if seen.get(w, 0) + occurrences[w] >= MIN_COUNT]
         if len(wanted) > room:
-            log.warning("the word table is full (%d added words): %d new words wait for a full build",
-                        MAX_ADDED_WORDS, len(wanted) - max(room, 0))
+            log.warning(
+                "the word table is full (%d added words): %d new words wait for a full build",
+                MAX_ADDED_WORDS,
+                len(wanted) - max(room, 0),
+            )
         return wanted[: max(room, 0)]
 
     def ingested(self, keys: Sequence[str]) -> dict[str, str]:
