@@ -28,9 +28,9 @@ def _run(code: str, **env: str) -> dict:
 
 
 REPORT = (
-    "import json, os, sys; print(json.dumps({'env': {k: os.environ.get(k) for k in %r}, 'faiss': 'faiss' in sys.modules, 'numpy': 'numpy' in sys.modules}))"
-    % (LIMITS,)
-)
+    "import json, os, sys; print(json.dumps({'env': {k: os.environ.get(k) for k in LIMITS},"
+    " 'faiss': 'faiss' in sys.modules, 'numpy': 'numpy' in sys.modules}))"
+).replace("LIMITS", repr(LIMITS))
 
 
 def test_importing_dalil_and_its_packages_sets_nothing():
@@ -49,16 +49,13 @@ def test_import_dalil_loads_no_engine():
 def test_the_cli_sets_the_limits_before_running_a_command(tmp_path):
     found = _run(
         "import contextlib, io, sys; from dalil.api.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()): main(['check', '--index', 'nowhere'])\n"
-        + REPORT
+        "with contextlib.redirect_stdout(io.StringIO()): main(['check', '--index', 'nowhere'])\n" + REPORT
     )
     assert found["env"] == {**dict.fromkeys(LIMITS, "1"), "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def test_the_python_api_sets_the_defaults_and_keeps_a_user_s_own(seed_index):
-    opening = (
-        f"import dalil\nwith dalil.open_index({str(seed_index)!r}) as index: pass\n"
-    )
+    opening = f"import dalil\nwith dalil.open_index({str(seed_index)!r}) as index: pass\n"
     found = _run(opening + REPORT)
     assert found["env"] == {**dict.fromkeys(LIMITS, "1"), "OMP_WAIT_POLICY": "PASSIVE"}
     own = _run(opening + REPORT, OMP_NUM_THREADS="2")
