@@ -16,6 +16,7 @@ import httpx
 from dalil.api.errors import Error, InvalidRequest, Unavailable, from_response
 from dalil.api.python import Results, WriteResult
 from dalil.search.engine import Hit
+from dalil.search.options import DEFAULT_OPTIONS
 
 ARTICLES_PER_REQUEST = 1_000  # the server's limit for one POST /articles
 _HIT_FIELDS = {f.name for f in fields(Hit)}
@@ -40,8 +41,8 @@ class Client:
     def search(
         self,
         question: str,
-        k: int = 10,
-        mode: str = "hybrid",
+        k: int = DEFAULT_OPTIONS.k,
+        mode: str = DEFAULT_OPTIONS.mode,
         *,
         offset: int = 0,
         source: str | None = None,
@@ -49,7 +50,7 @@ class Client:
         lang: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
-        sort: str = "relevance",
+        sort: str = DEFAULT_OPTIONS.sort,
         recency: float | None = None,
     ) -> Results:
         """The server's `POST /search`, as `Index.search` (hits, with the answer's confidence); the

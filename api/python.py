@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dalil.api.errors import InvalidRequest, one_line, translated
+from dalil.indexer.analysis.splitting import SplitSettings
 from dalil.indexer.encoders.threads import configure_threads
+from dalil.indexer.store import VectorIndexSettings
+from dalil.search.options import DEFAULT_OPTIONS
+
+# Defaults are the settings' own, as `dalil index` and `dalil search` show them (one definition).
+SPLIT, VECTORS = SplitSettings(), VectorIndexSettings()
 
 if TYPE_CHECKING:
     from dalil.indexer.corpus import Problem, RawArticle
@@ -109,10 +115,10 @@ def build_index(
     workers: int | None = None,
     batch_size: int | None = None,
     device: str | None = None,
-    max_tokens: int = 256,
-    vector_index: str = "auto",
-    exact_below: int = 20_000,
-    target_recall: float = 0.95,
+    max_tokens: int = SPLIT.max_tokens,
+    vector_index: str = VECTORS.kind,
+    exact_below: int = VECTORS.exact_below,
+    target_recall: float = VECTORS.target_recall,
     nlist: int | None = None,
     query_prefix: str | None = None,
     passage_prefix: str | None = None,
@@ -128,11 +134,9 @@ def build_index(
     Compute runs on one thread per process unless DALIL_THREADS or OMP_NUM_THREADS says otherwise.
     """
     configure_threads()  # before FAISS or a model loads (importing dalil sets nothing)
-    from dalil.indexer.analysis.splitting import SplitSettings
     from dalil.indexer.build import build_from_articles, count_articles, plan_engine
     from dalil.indexer.build import build_index as build_corpus
     from dalil.indexer.encoders.engines import EncoderSpec, load_encoder, prepare_query_engine
-    from dalil.indexer.store import VectorIndexSettings
 
     with translated():
         try:
@@ -227,8 +231,8 @@ class Index:
     def search(
         self,
         question: str,
-        k: int = 10,
-        mode: str = "hybrid",
+        k: int = DEFAULT_OPTIONS.k,
+        mode: str = DEFAULT_OPTIONS.mode,
         *,
         offset: int = 0,
         source: str | None = None,
@@ -236,7 +240,7 @@ class Index:
         lang: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
-        sort: str = "relevance",
+        sort: str = DEFAULT_OPTIONS.sort,
         recency: float | None = None,
     ) -> Results:
         """The `k` best passages for an Arabic or English question (`mode`: hybrid, dense, lexical),

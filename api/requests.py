@@ -7,8 +7,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from dalil.indexer.corpus import LIMITS, ArticleProblem, article_from_record, iso_date
 from dalil.search.confidence import confidence_fields
-from dalil.search.engine import MAX_QUERY_CHARS, Filters, Searcher, SearchOptions
+from dalil.search.engine import Searcher
+from dalil.search.options import DEFAULT_OPTIONS, MAX_QUERY_CHARS, MODES, SORTS, Filters, SearchOptions
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -37,18 +39,22 @@ class SearchRequest(BaseModel):
     q: str = Field(
         ..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question, Arabic or English"
     )
-    k: int = Field(10, ge=1, le=MAX_HTTP_K, description="results per page")
-    mode: Literal["hybrid", "dense", "lexical"] = Field("hybrid", description="retrieval mode")
+    k: int = Field(DEFAULT_OPTIONS.k, ge=1, le=MAX_HTTP_K, description="results per page")
+    mode: Literal[MODES] = Field(DEFAULT_OPTIONS.mode, description="retrieval mode")  # type: ignore[valid-type]
     source: str | None = Field(None, max_length=200, description="only articles from this source")
     category: str | None = Field(None, max_length=200, description="only articles of this category")
     lang: str | None = Field(None, max_length=20, description="only articles in this language")
     date_from: dt.date | None = Field(None, description="only articles published on or after (YYYY-MM-DD)")
     date_to: dt.date | None = Field(None, description="only articles published on or before (YYYY-MM-DD)")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="skip this many results (paging)")
-    group: bool = Field(False, description="one result per article, best passage first")
-    collapse: bool = Field(True, description="with group: fold re-reports of one story together")
-    sort: Literal["relevance", "newest"] = Field(
-        "relevance",
+    offset: int = Field(
+        DEFAULT_OPTIONS.offset, ge=0, le=MAX_OFFSET, description="skip this many results (paging)"
+    )
+    group: bool = Field(DEFAULT_OPTIONS.group, description="one result per article, best passage first")
+    collapse: bool = Field(
+        DEFAULT_OPTIONS.collapse, description="with group: fold re-reports of one story together"
+    )
+    sort: Literal[SORTS] = Field(  # type: ignore[valid-type]
+        DEFAULT_OPTIONS.sort,
         description="relevance, or newest: the matching results (those holding at least half the "
         "question's words) by date, undated last",
     )
@@ -59,7 +65,9 @@ class SearchRequest(BaseModel):
         description="prefer recent stories: a half-life in days (a story this much older than the "
         "index's newest keeps 3/4 of its relevance score, a very old or undated one 1/2)",
     )
-    facets: bool = Field(False, description="article counts by source, category and month over the matches")
+    facets: bool = Field(
+        DEFAULT_OPTIONS.facets, description="article counts by source, category and month over the matches"
+    )
 
     @field_validator("k", "offset", mode="before")
     @classmethod
@@ -111,7 +119,7 @@ class FeedRequest(BaseModel):
 
     q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
     k: int = Field(20, ge=1, le=MAX_HTTP_K, description="entries in the feed")
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    mode: Literal[MODES] = DEFAULT_OPTIONS.mode  # type: ignore[valid-type]
     source: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=200)
     lang: str | None = Field(None, max_length=20)
@@ -247,14 +255,19 @@ class ArticleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(..., min_length=1, max_length=500)
-    title: str | None = Field(None, max_length=2_000)
-    text: str = Field(..., min_length=1, max_length=2_000_000)
-    source: str | None = Field(None, max_length=200)
-    category: str | None = Field(None, max_length=200)
-    date: dt.date | None = None
-    url: str | None = Field(None, max_length=2_000)
-    lang: str = Field("ar", max_length=20)
+    id: str = Field(..., min_length=1, max_length=LIMITS["id"])
+    title: str | None = Field(None, max_length=LIMITS["title"])
+    text: str = Field(..., min_length=1, max_length=LIMITS["text"])
+    source: str | None = Field(None, max_length=LIMITS["source"])
+    category: str | None = Field(None, max_length=LIMITS["category"])
+    date: str | None = Field(
+        None,
+        max_length=40,
+        description="YYYY-MM-DD (an ISO timestamp keeps its date)",
+        examples=["2024-06-01"],
+    )
+    url: str | None = Field(None, max_length=LIMITS["url"])
+    lang: str = Field("ar", max_length=LIMITS["lang"])
 
     @field_validator("id", "text")
     @classmethod
@@ -263,19 +276,26 @@ class ArticleIn(BaseModel):
             raise ValueError("must not be blank")
         return value
 
-    def raw(self):
-        from dalil.indexer.corpus import RawArticle
+    @field_validator("date")
+    @classmethod
+    def _a_date(cls, value: str | None) -> str | None:
+        try:
+            return iso_date(value)
+        except ArticleProblem as problem:
+            raise ValueError(problem.message) from None
 
-        return RawArticle(
-            article_id=self.id.strip(),
-            text=self.text,
-            title=self.title,
-            source=self.source,
-            category=self.category,
-            date=self.date.isoformat() if self.date else None,
-            url=self.url,
-            lang=self.lang,
-        )
+    @model_validator(mode="after")
+    def _an_article(self) -> ArticleIn:
+        """indexer/corpus.py's one rule, which the fields above state for the schema."""
+        try:
+            article_from_record(self.model_dump(mode="json"))
+        except ArticleProblem as problem:
+            raise ValueError(str(problem)) from None
+        return self
+
+    def raw(self):
+        """The article as a corpus file's line with these fields would be read."""
+        return article_from_record(self.model_dump(mode="json"))
 
 
 class ArticleBatch(BaseModel):

@@ -16,7 +16,7 @@ from dalil.indexer.corpus import CorpusError, CorpusReport, Problem, RawArticle,
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec
 from dalil.indexer.encoders.pool import PassageEmbedder
 from dalil.indexer.store.locking import writer_lock
-from dalil.indexer.store.vectors import VectorIndexSettings, choose_kind
+from dalil.indexer.store.vector_settings import VectorIndexSettings, choose_kind
 from dalil.indexer.store.vocabulary import VocabularyCounter, vocabulary_entry, write_vocabulary
 from dalil.indexer.store.writer import IndexBuilder
 

@@ -6,10 +6,11 @@ Readers never stop at a bad record: they yield every good article and report eac
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,23 +153,74 @@ def _parse_jsonl_record(raw: bytes, file: Path, lineno: int, report: CorpusRepor
     if not isinstance(record, dict):
         report.skip(file, lineno, "a JSON object was expected")
         return None
-    article_id, text = record.get("id"), record.get("text")
-    if not isinstance(article_id, (str, int)) or str(article_id).strip() == "":
-        report.skip(file, lineno, "missing or invalid 'id'")
+    try:
+        return article_from_record(record)
+    except ArticleProblem as problem:
+        report.skip(file, lineno, str(problem))
         return None
+
+
+# What an article given as data may hold, for files, the HTTP API and the Python API alike (the
+# API's schema, api/requests.py, states the same limits from here).
+LIMITS = {
+    "id": 500,
+    "title": 2_000,
+    "text": 2_000_000,
+    "source": 200,
+    "category": 200,
+    "url": 2_000,
+    "lang": 20,
+}
+OPTIONAL_FIELDS = ("title", "source", "category", "date", "url", "lang")
+
+
+class ArticleProblem(ValueError):
+    """Why a record is not an article: the field, and what is wrong with it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field!r}: {message}")
+        self.field, self.message = field, message
+
+
+def article_from_record(record: Mapping[str, object]) -> RawArticle:
+    """The one rule for an article given as data (a JSONL line, an API body, a Python dict):
+    `id` (text or a whole number) and `text` present and not blank; every field within LIMITS;
+    `date` a YYYY-MM-DD date (a longer ISO timestamp keeps its date); control characters dropped.
+    Fields it does not know are left to the caller (files ignore them; the API refuses them)."""
+    article_id = record.get("id")
+    if isinstance(article_id, bool) or not isinstance(article_id, (str, int)) or not str(article_id).strip():
+        raise ArticleProblem("id", "missing, blank, or not text")
+    text = record.get("text")
     if not isinstance(text, str) or not text.strip():
-        report.skip(file, lineno, "missing or empty 'text'")
-        return None
+        raise ArticleProblem("text", "missing or empty")
+    fields = {name: _optional_str(record.get(name)) for name in OPTIONAL_FIELDS}
+    values = {"id": str(article_id).strip(), "text": text, **fields}
+    for name, limit in LIMITS.items():
+        if values[name] is not None and len(values[name]) > limit:
+            raise ArticleProblem(name, f"longer than {limit:,} characters")
     return RawArticle(
-        article_id=str(article_id).strip(),
+        article_id=values["id"],
         text=_strip_controls(text),
-        title=_optional_str(record.get("title")),
-        source=_optional_str(record.get("source")),
-        category=_optional_str(record.get("category")),
-        date=_optional_str(record.get("date")),
-        url=_optional_str(record.get("url")),
-        lang=_optional_str(record.get("lang")) or "ar",
+        title=fields["title"],
+        source=fields["source"],
+        category=fields["category"],
+        date=iso_date(fields["date"]),
+        url=fields["url"],
+        lang=fields["lang"] or "ar",
     )
+
+
+def iso_date(value: str | None) -> str | None:
+    """A given date as YYYY-MM-DD (None stays None); ArticleProblem if it is not one."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        if value[10:11] not in ("", "T", " "):  # a date, or a timestamp that starts with one
+            raise ValueError(value)
+        return dt.date.fromisoformat(value[:10]).isoformat()
+    except ValueError:
+        raise ArticleProblem("date", f"{value!r} is not a YYYY-MM-DD date") from None
 
 
 def _optional_str(value: object) -> str | None:

@@ -37,7 +37,7 @@ from dalil.indexer.corpus import CorpusReport, Problem, corpus_files, read_corpu
 from dalil.indexer.encoders.engines import Encoder, EncoderSpec, load_encoder
 from dalil.indexer.encoders.pool import PassageEmbedder, available_cores
 from dalil.indexer.encoders.threads import limit_threads_in_environment
-from dalil.indexer.store.vectors import VectorIndexSettings
+from dalil.indexer.store.vector_settings import VectorIndexSettings
 
 from dalil.errors import DalilError
 

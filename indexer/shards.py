@@ -22,7 +22,7 @@ from dalil.indexer.analysis.splitting import Passage
 from dalil.indexer.store.layout import StoreError, read_current
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.sharding import SHARDS_FILE, read_shards_file, shard_of, shard_roots, shards_dir
-from dalil.indexer.store.vectors import VectorIndexSettings
+from dalil.indexer.store.vector_settings import VectorIndexSettings
 from dalil.indexer.store.vocabulary import VOCABULARY_INDEX, VOCABULARY_VECTORS, VOCABULARY_WORDS
 from dalil.indexer.store.writer import IndexBuilder
 

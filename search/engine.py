@@ -8,7 +8,7 @@ import time
 import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +25,15 @@ from dalil.search.fusion import DEFAULT_WEIGHTS, FusionWeights, fuse
 from dalil.search.grouping import ArticleResult, articles_of, collapse_duplicates, fill
 from dalil.search.highlight import Forms, highlight, holds_a_word, match_groups, match_terms
 from dalil.search.lexical import distinctive, lexical_search
+from dalil.search.options import (
+    DEFAULT_OPTIONS,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    MODES,
+    NO_FILTERS,
+    Filters,
+    SearchOptions,
+)
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS, SORTS, matches_needed, newest_first, with_recency
 from dalil.search.phrases import prefer_phrases
 from dalil.search.protocols import IndexView, SearchableIndex
@@ -34,42 +43,12 @@ from dalil.search.syntax import ParsedQuery, parse_query
 
 from dalil.errors import DalilError
 
-MAX_QUERY_CHARS = 1000
-MAX_K = 1000
-MODES = ("hybrid", "dense", "lexical")
 # Lexical retrieval runs here while the question is embedded (measured in bench/scale.py pipeline).
 _CHANNELS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dalil-lexical")
 QUERY_CACHE_SIZE = 4096  # query embeddings kept (1.5 KiB each)
 CANDIDATES = 100  # per channel, before fusion
 MAX_SUGGESTIONS = 20
 SUGGEST_REFRESH_S = 30.0
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on articles, applied inside retrieval (before the top-k is cut)."""
-
-    source: str | None = None
-    category: str | None = None
-    date_from: str | None = None  # YYYY-MM-DD, inclusive
-    date_to: str | None = None
-    lang: str | None = None
-    phrases: tuple[str, ...] = ()  # required +"phrases" (search/syntax.py): light stems per phrase
-    excluded: tuple[str, ...] = ()  # light stems whose articles are left out
-
-    def as_dict(self) -> dict[str, object]:
-        """The filters as data, for the store to turn into its own query."""
-        return asdict(self)
-
-    def narrowed(self, parsed: ParsedQuery) -> Filters:
-        """These filters and a typed query's walls: its required phrases and exclusions (a quoted
-        phrase without `+` is a preference, applied to the ranking: search/phrases.py)."""
-        if not parsed.narrows:
-            return self
-        return replace(self, phrases=self.phrases + parsed.required, excluded=self.excluded + parsed.excluded)
-
-
-NO_FILTERS = Filters()
 
 
 class QueryError(DalilError, ValueError):
@@ -107,21 +86,6 @@ class Hit:
         out = asdict(self)
         out["highlights"] = [list(h) for h in self.highlights]
         return out
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """How to answer a question beyond ranking passages: paging, grouping, date order, facets."""
-
-    k: int = 10
-    mode: str = "hybrid"
-    filters: Filters = field(default_factory=Filters)
-    offset: int = 0
-    group: bool = False  # one result per article
-    collapse: bool = True  # with group: re-reports of one story folded together
-    sort: str = "relevance"  # or "newest": matching results by date (search/ordering.py)
-    recency: float | None = None  # half-life in days of a preference for recent stories
-    facets: bool = False  # article counts by source, category and month over the matches
 
 
 @dataclass
@@ -278,7 +242,7 @@ class Searcher:
         options = SearchOptions(k=k, mode=mode, filters=filters, group=True, collapse=collapse)
         return self.answer(query, options).results
 
-    def answer(self, query: str, options: SearchOptions = SearchOptions()) -> Answer:
+    def answer(self, query: str, options: SearchOptions = DEFAULT_OPTIONS) -> Answer:
         """A question answered as the API and the page answer it: passages or articles, by relevance
         (optionally with recency) or newest first, with facets, from one commit of the index."""
         validate_mode(options.mode)

@@ -56,7 +56,7 @@ def test_bad_jsonl_lines_are_reported_and_the_rest_read(tmp_path):
     lines = {(p.line, p.reason.split(" (")[0]) for p in report.problems}
     assert (2, "malformed JSON") in lines
     assert (3, "a JSON object was expected") in lines
-    assert (4, "missing or empty 'text'") in lines
+    assert (4, "'text': missing or empty") in lines
     assert any(p.line == 5 and "UTF-8" in p.reason for p in report.problems)
     assert any("duplicate article id" in p.reason for p in report.problems)
 
@@ -95,7 +95,29 @@ def test_unreadable_corpus_paths_raise_a_clear_error(tmp_path, make):
 
 
 def test_huge_lines_are_read(tmp_path):
-    big = "فقرة طويلة جدا. " * 200_000  # ~3 MB in one JSON line, one paragraph
+    big = "فقرة طويلة جدا. " * 120_000  # ~3.5 MB in one JSON line (1.9M characters), one paragraph
     (tmp_path / "big.jsonl").write_text(json.dumps({**RECORD, "text": big}, ensure_ascii=False) + "\n")
     (article,) = read_corpus(tmp_path)
     assert len(article.text) == len(big)
+
+
+def test_files_and_the_api_share_one_article_rule(tmp_path):
+    """A line the HTTP API would refuse is skipped from a file, with the field and the reason."""
+    from dalil.indexer.corpus import LIMITS, CorpusReport
+
+    lines = [
+        {**RECORD, "id": "too-long", "text": "ن" * (LIMITS["text"] + 1)},
+        {**RECORD, "id": "bad-date", "date": "03/12/2026"},
+        {**RECORD, "id": "timestamp", "date": "2026-12-03T10:00:00Z"},
+        {**RECORD, "id": True},
+    ]
+    (tmp_path / "rules.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    report = CorpusReport()
+    (kept,) = read_corpus(tmp_path, report)
+    assert kept.article_id == "timestamp" and kept.date == "2026-12-03"
+    reasons = sorted(p.reason for p in report.problems)
+    assert reasons == [
+        "'date': '03/12/2026' is not a YYYY-MM-DD date",
+        "'id': missing, blank, or not text",
+        "'text': longer than 2,000,000 characters",
+    ]

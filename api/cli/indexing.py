@@ -22,13 +22,16 @@ from dalil.api.cli.common import (
 from dalil.api.paths import (
     bundled_corpus_dir,
 )
+from dalil.indexer.analysis.splitting import SplitSettings
+from dalil.indexer.store import VECTOR_KINDS, VectorIndexSettings
 
 from dalil.errors import EXIT_ERROR
 
+# The defaults shown and used are the settings' own (one definition: the Python API reads them too).
+SPLIT, VECTORS = SplitSettings(), VectorIndexSettings()
+
 
 def _vector_settings(args: argparse.Namespace):
-    from dalil.indexer.store import VectorIndexSettings
-
     try:
         return VectorIndexSettings(
             kind=args.vector_index,
@@ -243,7 +246,12 @@ def add_commands(sub, index_dir: str) -> None:
         help="a .txt directory, .jsonl or .jsonl.gz (default: the bundled corpus/)",
     )
     p.add_argument("--out", default=index_dir, help=f"index directory (default: {index_dir})")
-    p.add_argument("--max-tokens", type=int, default=256, help="longest passage, in model tokens")
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=SPLIT.max_tokens,
+        help=f"longest passage, in model tokens (default {SPLIT.max_tokens})",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for another writer to finish")
     p.add_argument(
@@ -254,18 +262,21 @@ def add_commands(sub, index_dir: str) -> None:
     )
     p.add_argument(
         "--vector-index",
-        default="auto",
-        choices=("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq"),
+        default=VECTORS.kind,
+        choices=VECTOR_KINDS,
         help="auto (default): exact below --exact-below passages, else ivf-sq8; or force one",
     )
     p.add_argument(
-        "--exact-below", type=positive_int, default=20_000, help="passages below which search is exact"
+        "--exact-below",
+        type=positive_int,
+        default=VECTORS.exact_below,
+        help=f"passages below which search is exact (default {VECTORS.exact_below:,})",
     )
     p.add_argument(
         "--target-recall",
         type=recall_fraction,
-        default=0.95,
-        help="recall@10 vs exact search that an approximate index is tuned to (default 0.95)",
+        default=VECTORS.target_recall,
+        help=f"recall@10 vs exact search an approximate index is tuned to (default {VECTORS.target_recall})",
     )
     p.add_argument("--nlist", type=positive_int, default=None, help="IVF cells (default 4·√passages)")
     p.add_argument(

@@ -22,6 +22,7 @@ from dalil.api.cli.common import (
     positive_float,
     result_count,
 )
+from dalil.search.options import DEFAULT_OPTIONS, MAX_K, MODES, SORTS
 
 
 def _read_query_lines(path: str) -> Iterator[tuple[int, object, str | None, str | None]]:
@@ -258,12 +259,17 @@ def add_commands(sub, index_dir: str) -> None:
     p.add_argument("question", nargs="?", help="the question, Arabic or English")
     p.add_argument("--queries", help='batch mode: a JSONL file (\'-\' for stdin) of {"id":..., "query":...}')
     p.add_argument("--index", default=index_dir, help=f"index directory (default: {index_dir})")
-    p.add_argument("-k", type=result_count, default=10, help="number of results, 1 to 1000 (default 10)")
+    p.add_argument(
+        "-k",
+        type=result_count,
+        default=DEFAULT_OPTIONS.k,
+        help=f"number of results, 1 to {MAX_K} (default {DEFAULT_OPTIONS.k})",
+    )
     p.add_argument("--json", action="store_true", help="JSON output (batch mode always writes JSON lines)")
     p.add_argument(
         "--mode",
-        choices=["hybrid", "dense", "lexical"],
-        default="hybrid",
+        choices=MODES,
+        default=DEFAULT_OPTIONS.mode,
         help="hybrid (default): dense and lexical fused by question language",
     )
     p.add_argument("--group", action="store_true", help="one result per article, best passage first")
@@ -272,8 +278,8 @@ def add_commands(sub, index_dir: str) -> None:
     )
     p.add_argument(
         "--sort",
-        choices=["relevance", "newest"],
-        default="relevance",
+        choices=SORTS,
+        default=DEFAULT_OPTIONS.sort,
         help="newest: the matching results (holding at least half the question's words) by date",
     )
     p.add_argument(

@@ -20,7 +20,8 @@ _FACE = {
     "FACETS": "reader",  # the facets counted for a result page
     "LexicalStats": "bm25",
     "Vocabulary": "vocabulary",  # the word table of cross-lingual terms
-    "VectorIndexSettings": "vectors",  # how a build lays out its vectors (exact, IVF)
+    "VectorIndexSettings": "vector_settings",  # how a build lays out its vectors (exact, IVF)
+    "VECTOR_KINDS": "vector_settings",
     "CURRENT": "layout",  # the file naming an index directory's live generation
     "resolve_generation": "layout",
     "check_index": "check",
@@ -32,6 +33,7 @@ _FACE = {
 __all__ = [
     "CURRENT",
     "FACETS",
+    "VECTOR_KINDS",
     "IndexReader",
     "LexicalStats",
     "PassageRow",
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from dalil.indexer.store.layout import CURRENT, resolve_generation
     from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow, index_metadata
     from dalil.indexer.store.sharding import global_id, local_id, shard_of
-    from dalil.indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vector_settings import VECTOR_KINDS, VectorIndexSettings
     from dalil.indexer.store.vocabulary import Vocabulary
 
 

@@ -23,36 +23,11 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from dalil.indexer.store.vector_settings import VectorIndexSettings, choose_kind
 
 log = logging.getLogger("dalil.indexer")
 
-KINDS = ("auto", "flat", "ivf-sq8", "ivf-flat", "ivf-pq")
 NPROBE_LADDER = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-
-
-@dataclass(frozen=True)
-class VectorIndexSettings:
-    kind: str = "auto"
-    exact_below: int = 20_000  # passages; flat search here costs ~4 ms per query on one core
-    target_recall: float = 0.95  # recall@10 against exact search
-    # Tuned to target + margin on pseudo-questions; with spherical k-means cells their recall tracked
-    # real questions' within 0.006 (25k real passages, 200 ARCD/XQuAD questions).
-    margin: float = 0.01
-    nlist: int | None = None  # default: 4·√N
-    tuning_queries: int = 500
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown vector index {self.kind!r}; choose one of {', '.join(KINDS)}")
-        if not 0 < self.target_recall <= 1:
-            raise ValueError("target recall must be in (0, 1]")
-
-
-def choose_kind(passages: int, settings: VectorIndexSettings) -> str:
-    if settings.kind != "auto":
-        return settings.kind
-    return "flat" if passages < settings.exact_below else "ivf-sq8"
 
 
 def flat_index(dimension: int) -> faiss.Index:
