@@ -32,8 +32,9 @@ from dalil.indexer.corpus import Problem, RawArticle
 from dalil.indexer.encoders.engines import Encoder
 from dalil.indexer.store.layout import IndexNotWritable, StoreError, ensure_writable
 from dalil.indexer.store.locking import LockTimeoutError, writer_lock
+from dalil.indexer.store.merging import MergeConflict, merge
 from dalil.indexer.store.vocabulary import table_words
-from dalil.indexer.store.writer import ArticleChange, LiveWriter, MergeConflict, content_hash, merge
+from dalil.indexer.store.writer import ArticleChange, LiveWriter, content_hash
 
 log = logging.getLogger("dalil.update")
 EMBED_BATCH = 64

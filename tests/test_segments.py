@@ -15,8 +15,8 @@ from dalil.indexer.build import build_index
 from dalil.indexer.corpus import RawArticle, read_corpus
 from dalil.indexer.store.check import check_index
 from dalil.indexer.store.layout import SEGMENTS, read_current
+from dalil.indexer.store.merge_policy import MERGE_FACTOR
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.writer import MERGE_FACTOR
 from dalil.indexer.update import merge_now, update_index
 from dalil.search.engine import Searcher
 
@@ -273,11 +273,11 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
     tmp_path, two_segment_ivf, encoder, monkeypatch
 ):
     import faiss
-    from dalil.indexer.store import writer
+    from dalil.indexer.store import merge_policy
 
     index = tmp_path / "index"
     shutil.copytree(two_segment_ivf, index)  # an IVF segment from the build, an exact one from an add
-    monkeypatch.setattr(writer, "IVF_SEGMENT_MIN", 10)  # the seed corpus is far below 2,048 vectors
+    monkeypatch.setattr(merge_policy, "IVF_SEGMENT_MIN", 10)  # the seed corpus is far below 2,048 vectors
     before = Searcher.open(index, encoder).search("هاتف هواوي الجديد", 3)
     update_index(index, (), ["004_19b3c5eaec262736"], None, merge_after=False)
     result = merge_now(index, everything=True)
@@ -294,7 +294,7 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
 
 def test_two_merges_of_the_same_segments_one_wins_and_nothing_is_lost(index, encoder):
     from dalil.indexer.store.locking import writer_lock
-    from dalil.indexer.store.writer import MergeConflict, merge
+    from dalil.indexer.store.merging import MergeConflict, merge
 
     for i in range(3):
         update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)
@@ -317,7 +317,7 @@ def test_a_commit_in_the_same_process_spares_the_segment_a_merge_is_writing(inde
     sweep must not take the merged segment written off the lock, or the merge would commit a
     segment file that is gone (found by the hostile API fuzz test)."""
     from dalil.indexer.store.locking import writer_lock
-    from dalil.indexer.store.writer import merge
+    from dalil.indexer.store.merging import merge
 
     for i in range(3):
         update_index(index, [news(f"c{i}", P1 + f" رقم {i}")], (), encoder, merge_after=False)

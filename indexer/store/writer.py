@@ -12,6 +12,10 @@ generation in two steps, the way Lucene commits a segment:
    commit point: before it nothing is visible, after it everything is, and it survives a crash.
 Files that a commit no longer names (segments merged away) are removed after it.
 Writers hold the directory's writer lock for their commit (store/locking.py).
+
+Beside it, by concern (as Lucene keeps IndexWriter, MergePolicy and the file deleter apart):
+store/uncommitted.py (files written that no commit names yet), store/merge_policy.py (which
+segments to merge, when IVF cells are retrained), store/merging.py (a merge, and its commit).
 """
 
 from __future__ import annotations
@@ -20,13 +24,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import math
 import os
 import shutil
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import apsw
@@ -44,7 +46,6 @@ from dalil.indexer.store.database import (
     fingerprint_add,
     insert_family,
     insert_segment,
-    open_for_reading,
     open_for_writing,
     read_meta,
     word_occurrences,
@@ -59,26 +60,21 @@ from dalil.indexer.store.layout import (
     IndexNotWritable,
     StoreError,
     ensure_writable,
-    fsync_dir,
-    fsync_file,
-    new_file_name,
     new_generation_name,
     owned_by_live_process,
     publish,
     resolve_generation,
 )
 from dalil.indexer.store.reader import IndexReader
+from dalil.indexer.store.uncommitted import in_progress, settled, write_faiss
 from dalil.indexer.store.vectors import (
     VectorIndexSettings,
     all_vectors,
     build_vector_index,
-    choose_kind,
     empty_family,
     flat_index,
-    merge_indexes,
     new_segment_index,
     segment_vectors,
-    stored_ids,
 )
 from dalil.indexer.store.vocabulary import (
     MAX_ADDED_WORDS,
@@ -99,7 +95,7 @@ def content_hash(article: CleanArticle) -> str:
     return h.hexdigest()
 
 
-def _now() -> str:
+def now_stamp() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -139,44 +135,6 @@ def _insert_passages(
         "INSERT INTO passage_tokens (passage_id, tokens) VALUES (?,?)",
         [(pid, f.analysis) for pid, f in zip(ids, fields, strict=True)],
     )
-
-
-# Files this process has written or is writing that no commit names yet. `remove_debris` must
-# spare them: a merge in a background thread of a server writes its segment off the writer lock,
-# and a commit in a request thread of the same process clears debris under it. The pid in a file
-# name tells another live process's work from debris; inside one process only this set can.
-_uncommitted: set[str] = set()
-_uncommitted_lock = threading.Lock()
-
-
-def _write_faiss(index: faiss.Index, folder: Path, prefix: str) -> str:
-    """Write an index under a fresh name and make it durable; returns the file name.
-
-    The name stays in `_uncommitted` until the caller calls `_settled` (committed or removed)."""
-    name = new_file_name(prefix, ".faiss")
-    with _uncommitted_lock:
-        _uncommitted.add(name)
-    try:
-        faiss.write_index(index, str(folder / name))
-        fsync_file(folder / name)
-        fsync_dir(folder)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            (folder / name).unlink()
-        _settled(name)
-        raise
-    return name
-
-
-def _settled(*names: str | None) -> None:
-    """These files are named by a commit now, or removed: ordinary debris rules apply again."""
-    with _uncommitted_lock:
-        _uncommitted.difference_update(n for n in names if n)
-
-
-def _in_progress(name: str) -> bool:
-    with _uncommitted_lock:
-        return name in _uncommitted
 
 
 class IndexBuilder:
@@ -246,11 +204,11 @@ class IndexBuilder:
         self._vectors = index
         family_id = None
         if "nlist" in section:
-            name = _write_faiss(empty_family(index), self.path / FAMILIES, "fam")
-            _settled(name)
+            name = write_faiss(empty_family(index), self.path / FAMILIES, "fam")
+            settled(name)
             family_id = insert_family(self._db, name, self.passages, section)
-        name = _write_faiss(index, self.path / SEGMENTS, "seg")
-        _settled(name)  # inside this build's own directory: no other writer clears debris there
+        name = write_faiss(index, self.path / SEGMENTS, "seg")
+        settled(name)  # inside this build's own directory: no other writer clears debris there
         insert_segment(self._db, name, family_id, self.passages, (0, self._next_passage_id - 1), 1)
         write_meta(self._db, self._meta(section))
         self._db.execute("COMMIT")
@@ -259,7 +217,7 @@ class IndexBuilder:
         return publish(self.root, self.path, self.version, verify=lambda p: IndexReader.open(p).close())
 
     def _meta(self, section: dict) -> dict:
-        now = _now()
+        now = now_stamp()
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -417,7 +375,7 @@ class LiveWriter:
             vectors = np.vstack([c.vectors for c in upserts]).astype(np.float32)
             all_ids = np.array([i for ids in ids_per_article for i in ids], dtype=np.int64)
             index = new_segment_index(vectors, all_ids, self.dimension, None)
-            segment = _write_faiss(index, self.path / SEGMENTS, "seg")
+            segment = write_faiss(index, self.path / SEGMENTS, "seg")
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
             generation, tombstones = self._apply(
@@ -429,7 +387,7 @@ class LiveWriter:
                     (self.path / SEGMENTS / segment).unlink()
             raise
         finally:
-            _settled(segment)
+            settled(segment)
         added = sum(len(ids) for ids in ids_per_article)
         return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
 
@@ -465,7 +423,7 @@ class LiveWriter:
                 insert_segment(db, segment, family_id, next_id - first, (first, next_id - 1), generation)
             if words is not None and words[0]:
                 insert_additions(db, words[0], words[1], generation)
-            now = _now()
+            now = now_stamp()
             db.executemany(
                 "INSERT INTO ingested (key, raw_hash, article_id, at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(key) DO UPDATE SET"
@@ -477,7 +435,7 @@ class LiveWriter:
                 "next_passage_id": next_id,
                 "counts": counts,
                 "corpus_fingerprint": fingerprint,
-                "updated_at": _now(),
+                "updated_at": now_stamp(),
             }
             write_meta(db, new_meta)
         self.meta.update(new_meta)
@@ -518,7 +476,7 @@ class LiveWriter:
         removed = []
         for folder in (self.path / SEGMENTS, self.path / FAMILIES):
             for file in folder.glob("*.faiss"):
-                if file.name in named or _in_progress(file.name) or owned_by_live_process(file.name):
+                if file.name in named or in_progress(file.name) or owned_by_live_process(file.name):
                     continue
                 with contextlib.suppress(OSError):
                     file.unlink()
@@ -531,268 +489,10 @@ class LiveWriter:
             self.db.close()
 
 
-# --- Merging -------------------------------------------------------------------------------------
-
-MERGE_FACTOR = 8  # segments of one size tier merged together (Lucene's segmentsPerTier is 10)
-# Segments with fewer live vectors are exact even in an IVF index (Milvus searches its growing
-# segments by brute force too): an IVF segment pays the coarse quantiser's search (nlist centroids)
-# on every query, which for a few thousand vectors costs more than scanning them all.
-IVF_SEGMENT_MIN = 2048
-TIER_BASE = 64  # vectors: segments up to this size form the lowest tier
-MAX_DELETED_SHARE = 0.2  # a segment with more deleted vectors is rewritten (Qdrant vacuums at ~20%)
-
-
-def tier(vectors: int) -> int:
-    """Size tier: 0 up to TIER_BASE vectors, then one tier per MERGE_FACTOR-fold growth."""
-    return 0 if vectors <= TIER_BASE else 1 + int(math.log(vectors / TIER_BASE, MERGE_FACTOR))
-
-
-@dataclass
-class SegmentInfo:
-    id: int
-    file: str
-    family: int | None
-    vectors: int
-    min_id: int
-    max_id: int
-    deleted: int
-
-    @property
-    def live(self) -> int:
-        return self.vectors - self.deleted
-
-
-@dataclass
-class MergePlan:
-    segments: list[SegmentInfo] = field(default_factory=list)
-    reason: str = ""
-
-
-def plan_merge(segments: list[SegmentInfo], everything: bool = False) -> MergePlan | None:
-    """Which neighbouring segments to merge now, or None (Lucene's log merge policy, by live size).
-
-    New segments arrive at the end, small; MERGE_FACTOR neighbours of one size tier become one
-    segment of the next tier, like a counter carrying a digit. That bounds the count at about
-    (MERGE_FACTOR - 1) per tier, log(N) tiers. Merging neighbours only keeps each segment's ids
-    one contiguous range. A segment with many deleted vectors is rewritten alone.
-    """
-    segments = sorted(segments, key=lambda s: s.min_id)
-    if everything:
-        if len(segments) > 1 or any(s.deleted for s in segments):
-            return MergePlan(segments, "optimize")
-        return None
-    run: list[SegmentInfo] = []
-    for s in segments:
-        if run and tier(s.live) != tier(run[-1].live):
-            run = []
-        run.append(s)
-        if len(run) == MERGE_FACTOR:
-            return MergePlan(run, f"{MERGE_FACTOR} neighbours in tier {tier(s.live)}")
-    for s in segments:
-        if s.vectors and s.deleted / s.vectors > MAX_DELETED_SHARE:
-            return MergePlan([s], f"{s.deleted} of {s.vectors} deleted")
-    return None
-
-
-def segment_infos(db: apsw.Connection) -> list[SegmentInfo]:
-    """Segments in id order, with the tombstoned ids each still stores."""
-    rows = db.execute(
-        "SELECT s.id, s.file, s.family, s.vectors, s.min_id, s.max_id,"
-        " (SELECT count(*) FROM tombstones t WHERE t.passage_id BETWEEN s.min_id AND s.max_id)"
-        " FROM segments s ORDER BY s.min_id"
-    )
-    return [SegmentInfo(*r) for r in rows]
-
-
-class MergeConflict(StoreError):
-    """Another merge changed the segments this one planned on first; nothing was changed."""
-
-    code = "merge_conflict"
-
-
-@dataclass
-class MergeResult:
-    merged: list[str]
-    into: str | None
-    vectors: int
-    purged: int
-    reason: str
-    seconds: float
-
-
-RETRAIN_GROWTH = 4.0  # retrain IVF cells when the live passages have grown this much since training
-
-
-def cells_outgrown(meta: dict, trained_on: int | None, live: int) -> str | None:
-    """Why the index needs new IVF cells now (None: the current ones still fit).
-
-    An exact index that has grown past `exact_below` becomes IVF (with `kind` auto); IVF cells
-    trained on N passages are retrained at RETRAIN_GROWTH x N (shared/notes: ~4x growth), before
-    cells get crowded and the nprobe tuned for N stops reaching the recall target.
-    """
-    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
-    if trained_on is None:
-        if choose_kind(live, settings) != "flat":
-            return f"{live} live passages: past exact search ({settings.exact_below})"
-        return None
-    if live >= RETRAIN_GROWTH * trained_on:
-        return f"{live} live passages; the cells were trained on {trained_on}"
-    return None
-
-
-def merge(
-    root: Path,
-    lock,
-    everything: bool = False,
-    tuning: Callable[[list[str]], np.ndarray] | None = None,
-) -> MergeResult | None:
-    """Merge segments by the policy (or all, with `everything`), off the writer lock but its commit.
-
-    `lock`: a callable returning the writer-lock context manager. The heavy part (reading segments,
-    writing the merged one) runs without it; writes go on meanwhile. The commit re-checks under
-    the lock that every merged segment is still there, so two mergers never both win.
-
-    `tuning`: passage texts -> query vectors (pseudo-questions embedded as queries). Given it, and
-    when `cells_outgrown` says so, every segment is merged into one of newly trained IVF cells, with
-    nprobe tuned on them, beside reads and writes: segments committed meanwhile keep their cells
-    and are merged into the new ones later.
-    """
-    started = time.perf_counter()
-    path = resolve_generation(Path(root))
-    db = open_for_reading(path / DATABASE)
-    try:
-        db.execute("BEGIN")
-        meta = read_meta(db)
-        dimension = int(meta["encoder"]["dimension"])
-        infos = segment_infos(db)
-        family_row = db.execute(
-            "SELECT id, file, trained_on FROM families ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        why = cells_outgrown(meta, family_row[2] if family_row else None, int(meta["counts"]["passages"]))
-        retrain = why is not None and tuning is not None
-        plan = MergePlan(infos, f"new cells: {why}") if retrain else plan_merge(infos, everything)
-        if plan is None or not plan.segments:
-            return None
-        lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
-        dead = _ids(db, "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi))
-        texts = _sample_texts(db, meta) if retrain else []
-        db.execute("COMMIT")
-    finally:
-        db.close()
-    family_id, family = (None, None)
-    if family_row is not None and sum(s.live for s in plan.segments) >= IVF_SEGMENT_MIN:
-        family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
-    try:
-        sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
-    except RuntimeError as exc:  # a concurrent merge removed a planned segment's file meanwhile
-        raise MergeConflict(f"a segment to merge is gone: {exc}") from exc
-    purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
-    new_family = None
-    if retrain:
-        merged, new_family = _retrained(sources, purged, meta, tuning(texts), path)
-    else:
-        merged = merge_indexes(sources, purged, dimension, family_id, family)
-    del sources
-    name = None
-    try:
-        name = _write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
-        with lock():
-            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged, new_family)
-    except BaseException:
-        debris = [path / SEGMENTS / name] if name else []
-        debris += [path / FAMILIES / new_family[0]] if new_family else []
-        for file in debris:
-            with contextlib.suppress(OSError):
-                file.unlink()
-        raise
-    finally:
-        _settled(name, new_family[0] if new_family else None)
-    for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
-        with contextlib.suppress(OSError):
-            (path / SEGMENTS / s.file).unlink()
-    result = MergeResult(
-        [s.file for s in plan.segments],
-        name,
-        int(merged.ntotal),
-        len(purged),
-        plan.reason,
-        time.perf_counter() - started,
-    )
-    log.info(
-        "merged %d segments into %s (%d vectors, %d purged): %s",
-        len(result.merged),
-        name,
-        result.vectors,
-        result.purged,
-        plan.reason,
-    )
-    return result
-
-
-def _ids(db: apsw.Connection, sql: str, params: tuple = ()) -> np.ndarray:
-    return np.fromiter((r[0] for r in db.execute(sql, params)), np.int64)
-
-
-def _sample_texts(db: apsw.Connection, meta: dict) -> list[str]:
-    """Texts of a random sample of live passages, for pseudo-questions that tune nprobe."""
-    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
-    rows = db.execute("SELECT text FROM passage_rows ORDER BY random() LIMIT ?", (settings.tuning_queries,))
-    return [r[0] for r in rows]
-
-
-def _retrained(sources, purged: np.ndarray, meta: dict, queries: np.ndarray, path: Path):
-    """All live vectors of the sources in one segment of newly trained cells, and the family file."""
-    parts, id_parts = [], []
-    for index, _ in sources:
-        ids = stored_ids(index)
-        ids = np.sort(ids[~np.isin(ids, purged)])
-        parts.append(segment_vectors(index, ids))
-        id_parts.append(ids)
-    vectors, ids = np.vstack(parts), np.concatenate(id_parts)
-    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
-    kind = settings.kind if settings.kind != "auto" else "ivf-sq8"
-    index, section = build_vector_index(vectors, ids, replace(settings, kind=kind), queries)
-    name = _write_faiss(empty_family(index), path / FAMILIES, "fam")
-    return index, (name, len(ids), section)
-
-
-def _commit_merge(
-    path: Path, plan: MergePlan, name: str | None, family_id, vectors: int, purged, new_family=None
-) -> None:
-    db = open_for_writing(path / DATABASE)
-    try:
-        with write_transaction(db):
-            ids = [s.id for s in plan.segments]
-            marks = ",".join("?" * len(ids))
-            present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
-            if present != len(ids):
-                raise MergeConflict("another merge replaced these segments first")
-            if name is not None and not (path / SEGMENTS / name).is_file():  # never name a lost file
-                raise StoreError(f"the merged segment {name} vanished before its commit")
-            meta = read_meta(db)
-            generation = int(meta["generation"]) + 1
-            db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
-            changes: dict = {"generation": generation, "updated_at": _now()}
-            if new_family is not None:
-                family_id = insert_family(db, *new_family)
-                changes["faiss"] = new_family[2]
-            if name is not None:
-                id_range = (plan.segments[0].min_id, plan.segments[-1].max_id)
-                insert_segment(db, name, family_id, vectors, id_range, generation)
-            db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
-            write_meta(db, changes)
-    finally:
-        db.close()
-
-
 __all__ = [
     "ArticleChange",
     "CommitResult",
     "IndexBuilder",
     "LiveWriter",
-    "MergeResult",
     "content_hash",
-    "merge",
-    "plan_merge",
-    "segment_vectors",
 ]

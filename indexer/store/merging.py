@@ -1,0 +1,214 @@
+"""A merge of segments: planned by store/merge_policy.py, read and written off the writer lock, and
+committed under it in one transaction that re-checks its plan (a conflicting merge loses cleanly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import apsw
+import faiss
+import numpy as np
+from dalil.indexer.store import merge_policy
+from dalil.indexer.store.database import (
+    insert_family,
+    insert_segment,
+    open_for_reading,
+    open_for_writing,
+    read_meta,
+    write_meta,
+    write_transaction,
+)
+from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
+from dalil.indexer.store.merge_policy import MergePlan, SegmentInfo, cells_outgrown, plan_merge
+from dalil.indexer.store.uncommitted import settled, write_faiss
+from dalil.indexer.store.vector_settings import VectorIndexSettings
+from dalil.indexer.store.vectors import (
+    build_vector_index,
+    empty_family,
+    merge_indexes,
+    segment_vectors,
+    stored_ids,
+)
+from dalil.indexer.store.writer import now_stamp
+
+log = logging.getLogger("dalil.store")
+
+
+def segment_infos(db: apsw.Connection) -> list[SegmentInfo]:
+    """Segments in id order, with the tombstoned ids each still stores."""
+    rows = db.execute(
+        "SELECT s.id, s.file, s.family, s.vectors, s.min_id, s.max_id,"
+        " (SELECT count(*) FROM tombstones t WHERE t.passage_id BETWEEN s.min_id AND s.max_id)"
+        " FROM segments s ORDER BY s.min_id"
+    )
+    return [SegmentInfo(*r) for r in rows]
+
+
+class MergeConflict(StoreError):
+    """Another merge changed the segments this one planned on first; nothing was changed."""
+
+    code = "merge_conflict"
+
+
+@dataclass
+class MergeResult:
+    merged: list[str]
+    into: str | None
+    vectors: int
+    purged: int
+    reason: str
+    seconds: float
+
+
+def merge(
+    root: Path,
+    lock,
+    everything: bool = False,
+    tuning: Callable[[list[str]], np.ndarray] | None = None,
+) -> MergeResult | None:
+    """Merge segments by the policy (or all, with `everything`), off the writer lock but its commit.
+
+    `lock`: a callable returning the writer-lock context manager. The heavy part (reading segments,
+    writing the merged one) runs without it; writes go on meanwhile. The commit re-checks under
+    the lock that every merged segment is still there, so two mergers never both win.
+
+    `tuning`: passage texts -> query vectors (pseudo-questions embedded as queries). Given it, and
+    when `cells_outgrown` says so, every segment is merged into one of newly trained IVF cells, with
+    nprobe tuned on them, beside reads and writes: segments committed meanwhile keep their cells
+    and are merged into the new ones later.
+    """
+    started = time.perf_counter()
+    path = resolve_generation(Path(root))
+    db = open_for_reading(path / DATABASE)
+    try:
+        db.execute("BEGIN")
+        meta = read_meta(db)
+        dimension = int(meta["encoder"]["dimension"])
+        infos = segment_infos(db)
+        family_row = db.execute(
+            "SELECT id, file, trained_on FROM families ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        why = cells_outgrown(meta, family_row[2] if family_row else None, int(meta["counts"]["passages"]))
+        retrain = why is not None and tuning is not None
+        plan = MergePlan(infos, f"new cells: {why}") if retrain else plan_merge(infos, everything)
+        if plan is None or not plan.segments:
+            return None
+        lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
+        dead = _ids(db, "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi))
+        texts = _sample_texts(db, meta) if retrain else []
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    family_id, family = (None, None)
+    if family_row is not None and sum(s.live for s in plan.segments) >= merge_policy.IVF_SEGMENT_MIN:
+        family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
+    try:
+        sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
+    except RuntimeError as exc:  # a concurrent merge removed a planned segment's file meanwhile
+        raise MergeConflict(f"a segment to merge is gone: {exc}") from exc
+    purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
+    new_family = None
+    if retrain:
+        merged, new_family = _retrained(sources, purged, meta, tuning(texts), path)
+    else:
+        merged = merge_indexes(sources, purged, dimension, family_id, family)
+    del sources
+    name = None
+    try:
+        name = write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
+        with lock():
+            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged, new_family)
+    except BaseException:
+        debris = [path / SEGMENTS / name] if name else []
+        debris += [path / FAMILIES / new_family[0]] if new_family else []
+        for file in debris:
+            with contextlib.suppress(OSError):
+                file.unlink()
+        raise
+    finally:
+        settled(name, new_family[0] if new_family else None)
+    for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
+        with contextlib.suppress(OSError):
+            (path / SEGMENTS / s.file).unlink()
+    result = MergeResult(
+        [s.file for s in plan.segments],
+        name,
+        int(merged.ntotal),
+        len(purged),
+        plan.reason,
+        time.perf_counter() - started,
+    )
+    log.info(
+        "merged %d segments into %s (%d vectors, %d purged): %s",
+        len(result.merged),
+        name,
+        result.vectors,
+        result.purged,
+        plan.reason,
+    )
+    return result
+
+
+def _ids(db: apsw.Connection, sql: str, params: tuple = ()) -> np.ndarray:
+    return np.fromiter((r[0] for r in db.execute(sql, params)), np.int64)
+
+
+def _sample_texts(db: apsw.Connection, meta: dict) -> list[str]:
+    """Texts of a random sample of live passages, for pseudo-questions that tune nprobe."""
+    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
+    rows = db.execute("SELECT text FROM passage_rows ORDER BY random() LIMIT ?", (settings.tuning_queries,))
+    return [r[0] for r in rows]
+
+
+def _retrained(sources, purged: np.ndarray, meta: dict, queries: np.ndarray, path: Path):
+    """All live vectors of the sources in one segment of newly trained cells, and the family file."""
+    parts, id_parts = [], []
+    for index, _ in sources:
+        ids = stored_ids(index)
+        ids = np.sort(ids[~np.isin(ids, purged)])
+        parts.append(segment_vectors(index, ids))
+        id_parts.append(ids)
+    vectors, ids = np.vstack(parts), np.concatenate(id_parts)
+    settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
+    kind = settings.kind if settings.kind != "auto" else "ivf-sq8"
+    index, section = build_vector_index(vectors, ids, replace(settings, kind=kind), queries)
+    name = write_faiss(empty_family(index), path / FAMILIES, "fam")
+    return index, (name, len(ids), section)
+
+
+def _commit_merge(
+    path: Path, plan: MergePlan, name: str | None, family_id, vectors: int, purged, new_family=None
+) -> None:
+    db = open_for_writing(path / DATABASE)
+    try:
+        with write_transaction(db):
+            ids = [s.id for s in plan.segments]
+            marks = ",".join("?" * len(ids))
+            present = db.execute(f"SELECT count(*) FROM segments WHERE id IN ({marks})", ids).fetchone()[0]
+            if present != len(ids):
+                raise MergeConflict("another merge replaced these segments first")
+            if name is not None and not (path / SEGMENTS / name).is_file():  # never name a lost file
+                raise StoreError(f"the merged segment {name} vanished before its commit")
+            meta = read_meta(db)
+            generation = int(meta["generation"]) + 1
+            db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
+            changes: dict = {"generation": generation, "updated_at": now_stamp()}
+            if new_family is not None:
+                family_id = insert_family(db, *new_family)
+                changes["faiss"] = new_family[2]
+            if name is not None:
+                id_range = (plan.segments[0].min_id, plan.segments[-1].max_id)
+                insert_segment(db, name, family_id, vectors, id_range, generation)
+            db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
+            write_meta(db, changes)
+    finally:
+        db.close()
+
+
+__all__ = ["MergeConflict", "MergeResult", "merge", "segment_infos"]
