@@ -5,7 +5,7 @@
       .write.lock                  one writer at a time (store/locking.py)
       i20261122T040000123456Z-1234/   one generation: a full build, then every incremental write
         index.sqlite (+ -wal, -shm)   the commit point: articles, passages, FTS5, segment list,
-                                      tombstones, metadata (store/schema.py)
+                                      tombstones, metadata (store/database.py)
         segments/seg-….faiss          immutable FAISS segment files, named by the commit that lists them
         families/fam-….faiss          trained, empty IVF indexes that IVF segments are cloned from
         vocabulary.json/.npy          the word table for cross-lingual highlights (written by a build)
