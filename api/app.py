@@ -31,8 +31,8 @@ from dalil.api.requests import (
 from dalil.api.served import LocalIndex, ServedIndex
 from dalil.api.wording import SourceNames
 from dalil.indexer.encoders.threads import configure_threads
-from dalil.search.engine import MAX_SUGGESTIONS, QueryError, Searcher
 from dalil.search.related import MAX_RELATED
+from dalil.search.searcher import MAX_SUGGESTIONS, QueryError, Searcher
 from dalil.search.suggest import MAX_PREFIX_CHARS
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import httpx
 from dalil.api.errors import Error, InvalidRequest, Unavailable, from_response
 from dalil.api.python import Results, WriteResult
-from dalil.search.engine import Hit
 from dalil.search.options import DEFAULT_OPTIONS
+from dalil.search.searcher import Hit
 
 ARTICLES_PER_REQUEST = 1_000  # the server's limit for one POST /articles
 _HIT_FIELDS = {f.name for f in fields(Hit)}

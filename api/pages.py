@@ -14,8 +14,8 @@ from pathlib import Path
 from dalil.api.requests import MAX_OFFSET, SearchRequest, run_search
 from dalil.api.wording import ARTICLES, MATCHING_PASSAGES, SourceNames, arabic_count, english_count
 from dalil.indexer.analysis.arabic import script_of
-from dalil.search.engine import QueryError
 from dalil.search.live import LiveSearcher
+from dalil.search.searcher import QueryError
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates

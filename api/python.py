@@ -27,8 +27,8 @@ SPLIT, VECTORS = SplitSettings(), VectorIndexSettings()
 if TYPE_CHECKING:
     from dalil.indexer.corpus import Problem, RawArticle
     from dalil.indexer.encoders.engines import Encoder
-    from dalil.search.engine import Searcher
     from dalil.search.live import LiveSearcher
+    from dalil.search.searcher import Searcher
 
 ArticleLike = Mapping[str, Any]
 
@@ -210,8 +210,8 @@ class Index:
             raise InvalidRequest("closed", f"the index at {self.path} was closed")
         with self._opening:
             if self._live is None:
-                from dalil.search.engine import Searcher
                 from dalil.search.live import LiveSearcher
+                from dalil.search.searcher import Searcher
 
                 with translated():
                     self._live = LiveSearcher(self.path, Searcher.open(self.path, self._model))
@@ -248,7 +248,7 @@ class Index:
         The question may hold "exact phrases" and -excluded words. `sort="newest"`: the matching
         passages by date; `recency`: a half-life in days that favours recent stories. The list
         also carries `confidence` and `no_close_match` (see `Results`)."""
-        from dalil.search.engine import Filters, SearchOptions
+        from dalil.search.searcher import Filters, SearchOptions
 
         filters = Filters(
             source=source,

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from dalil.indexer.corpus import LIMITS, ArticleProblem, article_from_record, iso_date
 from dalil.search.confidence import confidence_fields
-from dalil.search.engine import Searcher
 from dalil.search.options import DEFAULT_OPTIONS, MAX_QUERY_CHARS, MODES, SORTS, Filters, SearchOptions
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS
+from dalil.search.searcher import Searcher
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_HTTP_K = 100

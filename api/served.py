@@ -1,6 +1,6 @@
 """What the app serves, whatever holds the index: the `ServedIndex` face, and `LocalIndex`, its
 implementation for an index on this machine. A sharded index served on Ray Serve has the same face
-(api/cluster.py `ServedShards`); tests/test_protocols.py checks both against it.
+(api/ray_serve.py `ServedShards`); tests/test_protocols.py checks both against it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Protocol, runtime_checkable
 
 from dalil.indexer.corpus import RawArticle
 from dalil.indexer.update import BackgroundMerger, UpdateSummary, update_index
-from dalil.search.engine import Searcher
 from dalil.search.live import LiveSearcher
+from dalil.search.searcher import Searcher
 
 WRITE_WAIT = 30.0  # seconds a write request waits for another writer
 
@@ -47,7 +47,7 @@ class LocalIndex:
     """The index the app serves, on this machine: its live searcher, and writes committed here.
 
     Small segments from this server's writes are merged (and outgrown IVF cells retrained) by a
-    background merger. A sharded index served on Ray has the same face (api/cluster.py)."""
+    background merger. A sharded index served on Ray has the same face (api/ray_serve.py)."""
 
     def __init__(self, index_dir: Path | str, searcher: Searcher | None = None) -> None:
         self.live = LiveSearcher(index_dir, searcher or Searcher.open(index_dir))

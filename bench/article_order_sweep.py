@@ -22,8 +22,8 @@ limit_threads_in_environment()  # one thread per process, before FAISS or a mode
 import dalil.search.grouping as grouping
 from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.encoders.engines import load_encoder
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import HALVES, evaluate, half_sizes
+from dalil.search.searcher import Searcher
 
 MODES = ("hybrid", "dense", "lexical")
 

@@ -82,7 +82,7 @@ def contents(index: Path):
 
 
 def same_index(a: Path, b: Path, searcher_a) -> dict:
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     passages_a, vectors_a = contents(a)
     passages_b, vectors_b = contents(b)
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each command (the fastest is kept)")
     args = parser.parse_args()
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     with tempfile.TemporaryDirectory(prefix="dalil-cluster-bench-") as tmp:
         work = Path(tmp)

@@ -28,7 +28,7 @@ from dalil.indexer.analysis.arabic import script_of
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.store.vocabulary import Vocabulary, word_index
 from dalil.search.crosslingual import CANDIDATES
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 from query_latency import distinct_questions
 
 

@@ -28,10 +28,10 @@ limit_threads_in_environment()  # one thread per process, before FAISS or a mode
 from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.encoders.engines import load_encoder
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import HALVES, half_of, mean_metrics, question_metrics
 from dalil.search.fusion import FusionWeights, convex, dense_led
 from dalil.search.lexical import distinctive, lexical_search
+from dalil.search.searcher import Searcher
 
 DEPTH = 100
 

@@ -22,10 +22,10 @@ from dalil.api.paths import default_eval_cache, default_eval_dir
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.build import cached_build
 from dalil.indexer.encoders.engines import load_encoder
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import load_squad, mean_metrics, question_metrics
 from dalil.search.fusion import FusionWeights, convex, dense_led, rrf
 from dalil.search.lexical import distinctive, lexical_search
+from dalil.search.searcher import Searcher
 
 DEPTH = 100
 KEYS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")

@@ -23,8 +23,8 @@ from dalil.indexer.build import build_from_articles
 from dalil.indexer.encoders.engines import load_encoder
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.update import update_index
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import evaluate, format_table, load_squad
+from dalil.search.searcher import Searcher
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 MODES = ("hybrid", "dense", "lexical")

@@ -24,9 +24,9 @@ from pathlib import Path
 from common import pct
 from dalil.indexer.analysis.arabic import script_of, tokens
 from dalil.search.cache import EmbeddingCache
-from dalil.search.engine import QUERY_CACHE_SIZE, Searcher, SearchOptions
 from dalil.search.highlight import match_groups
 from dalil.search.ordering import matches_needed
+from dalil.search.searcher import QUERY_CACHE_SIZE, Searcher, SearchOptions
 from query_latency import distinct_questions
 
 

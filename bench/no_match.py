@@ -56,8 +56,8 @@ def collect(cache: Path) -> list[tuple[str, str, int, tuple[float, float, float]
     from dalil.api.paths import written_questions_dir
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.search.confidence import model_language
-    from dalil.search.engine import Searcher
     from dalil.search.evaluation import confidence_inputs, half_of, load_unanswerable
+    from dalil.search.searcher import Searcher
 
     negatives = load_unanswerable(written_questions_dir() / "unanswerable.jsonl")
     by_articles = evaluation_indexes(cache)
@@ -118,7 +118,7 @@ def main() -> None:
 
 def probe(index_dir: str, models: dict) -> None:
     """The fitted models on the README's questions over the bundled articles."""
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     questions = [
         ("ar", "التعاون مع روسيا في الجيل الخامس", True),

@@ -24,8 +24,8 @@ limit_threads_in_environment()  # one thread per process, before FAISS or a mode
 import dalil.search.phrases as phrases
 from common import evaluation_indexes, evaluation_sets
 from dalil.indexer.encoders.engines import load_encoder
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import HALVES, evaluate, half_of, holds_quotes
+from dalil.search.searcher import Searcher
 
 
 def main() -> None:

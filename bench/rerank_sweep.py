@@ -143,9 +143,9 @@ def word_idf(snap, groups) -> dict[str, float]:
 def main() -> None:
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.search.confidence import model_language
-    from dalil.search.engine import CANDIDATES, Searcher
     from dalil.search.evaluation import half_of, mean_metrics, question_metrics
     from dalil.search.highlight import match_groups
+    from dalil.search.searcher import CANDIDATES, Searcher
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--eval-cache", default=str(Path.home() / ".cache" / "dalil" / "eval"))

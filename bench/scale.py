@@ -230,7 +230,7 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.indexer.store.reader import IndexReader
     from dalil.indexer.store.writer import IndexBuilder
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     real, meta = real_vectors()
     vectors, n_real = fill(real, args.passages + 2000)  # the last article may run past N

@@ -36,8 +36,8 @@ def main() -> None:
     from dalil.indexer.analysis.terms import query_terms
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.indexer.store.reader import IndexReader
-    from dalil.search.engine import Searcher
     from dalil.search.lexical import distinctive
+    from dalil.search.searcher import Searcher
 
     class Before(Searcher):
         """The engine without this issue's additions, for the baseline."""

@@ -46,7 +46,7 @@ _LAZY = {
     "BuildResult": "dalil.api.python",
     "WriteResult": "dalil.api.python",
     "Results": "dalil.api.python",
-    "Hit": "dalil.search.engine",
+    "Hit": "dalil.search.searcher",
     "Client": "dalil.api.client",
 }
 
@@ -72,7 +72,7 @@ __all__ = [
 if TYPE_CHECKING:
     from dalil.api.client import Client
     from dalil.api.python import BuildResult, Index, Results, WriteResult, build_index, open_index
-    from dalil.search.engine import Hit
+    from dalil.search.searcher import Hit
 
 
 def _version() -> str:

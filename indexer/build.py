@@ -256,7 +256,7 @@ def build_from_prepared(
     vector_settings: VectorIndexSettings | None = None,
 ) -> BuildSummary:
     """Store cleaned and split articles, embedded by `make_embedder()`'s engine (worker processes
-    here, an actor pool on a Ray cluster: indexer/distributed.py), into a new version of `out`."""
+    here, an actor pool on a Ray cluster: indexer/ray_build.py), into a new version of `out`."""
     started = time.perf_counter()
     report = report if report is not None else CorpusReport()
     writer = IndexBuilder(Path(out), encoder_info, {"split": asdict(settings)}, vector_settings)
@@ -313,7 +313,7 @@ def build_from_prepared(
     seconds = time.perf_counter() - started
     log.info("built %s: %d articles, %d passages in %.1fs", final, writer.articles, writer.passages, seconds)
     return BuildSummary(
-        Path(out), writer.version, writer.articles, writer.passages, seconds, report.problems, skipped
+        Path(out), writer.generation, writer.articles, writer.passages, seconds, report.problems, skipped
     )
 
 

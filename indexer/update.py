@@ -130,7 +130,7 @@ def _apply(writer: LiveWriter, upserts, deletes, encoder, marks) -> UpdateSummar
         return summary
     words = _new_words(writer, changes.values(), encoder)
     result = writer.commit(list(changes.values()), to_delete, marks, words)
-    summary.version = f"{writer.path.name}@{result.generation}"
+    summary.version = f"{writer.path.name}@{result.commit}"
     log.info(
         "commit %s: %d added, %d updated, %d deleted, %d passages, %d tombstones",
         summary.version,

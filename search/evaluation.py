@@ -280,7 +280,7 @@ class Evaluation:
 def answer_options(view: str, mode: str):
     """The options a question is answered with in each view: the API's defaults (10 passages), or
     the page's (10 articles, re-reports folded), in `mode`."""
-    from dalil.search.engine import SearchOptions
+    from dalil.search.searcher import SearchOptions
 
     return SearchOptions(k=10, mode=mode, group=view == "page")
 
@@ -301,7 +301,7 @@ def evaluate(
     counts for its article the first time the article appears; in the page view each result is one
     article. The questions of a batch are embedded together first, into the searcher's own query
     cache, which each answer then reads: the same vectors, many times faster than one by one."""
-    from dalil.search.engine import validate_query
+    from dalil.search.searcher import validate_query
     from dalil.search.syntax import parse_query
 
     questions = [q for q in lset.questions if q.query.strip()]
@@ -335,7 +335,7 @@ def evaluate(
 def rank_only(searcher, lset: LabelledSet, modes: Sequence[str], batch: int = 64) -> dict:
     """A part of the product, for tuning scripts only: `Searcher.rank` on the question as typed,
     without the query syntax, highlighting, grouping or confidence. {mode: {"all"|"A"|"B": metrics}}."""
-    from dalil.search.engine import validate_query
+    from dalil.search.searcher import validate_query
 
     questions = [q for q in lset.questions if q.query.strip()]
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -411,7 +411,7 @@ def confidence_inputs(searcher, questions: Sequence[Question], batch: int = 64) 
     """(question, its validated text, its confidence features) for each question, ranked in hybrid
     mode in batches: what bench/no_match.py fits the confidence on (a part: no query syntax; `dalil
     eval` reads the confidence of each full answer instead)."""
-    from dalil.search.engine import validate_query
+    from dalil.search.searcher import validate_query
 
     for start in range(0, len(questions), batch):
         chunk = questions[start : start + batch]

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from dalil.indexer.store import CURRENT, IndexReader
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 
 log = logging.getLogger("dalil.live")
 
@@ -43,23 +43,23 @@ class LiveSearcher:
         return self._searcher
 
     def reload(self, stamp: tuple[int, int] | None = None) -> str | None:
-        """Open the live version if it is not the one being served; returns the served version."""
+        """Open the live generation if it is not the one being served; returns the served version."""
         with self._lock:
             stamp = stamp or self._current_stamp()
             if stamp is None:
                 return self.version
             current = self._searcher
             try:
-                version = IndexReader.open(self.root)
-                if version.path != current.index.path:
-                    self._searcher = Searcher(version, current.encoder)
-                    # same encoder, same query vectors: a new version keeps the warm cache
+                reader = IndexReader.open(self.root)
+                if reader.path != current.index.path:
+                    self._searcher = Searcher(reader, current.encoder)
+                    # same encoder, same query vectors: a new generation keeps the warm cache
                     self._searcher.query_vectors = current.query_vectors
-                    log.info("now serving %s", version.path.name)
+                    log.info("now serving %s", reader.path.name)
                 else:
-                    version.close()
+                    reader.close()
             except Exception as exc:  # keep serving what works; say why the new one did not
-                log.error("cannot switch to the new index version: %s", exc)
+                log.error("cannot switch to the new index generation: %s", exc)
             self._stamp = stamp
             return self.version
 

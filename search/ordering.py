@@ -1,7 +1,7 @@
 """Ordering results by date: newest first, or relevance with a preference for recent stories.
 
 **What "matching" means for `sort=newest`** (and for facets): a ranked candidate passage (one of the
-fused top candidates of both channels, search/engine.py CANDIDATES each) whose headline or text holds
+fused top candidates of both channels, search/searcher.py CANDIDATES each) whose headline or text holds
 at least half of the question's content words (rounded up: one of one or two, two of three or four).
 A word is held in any of the forms that highlighting marks (search/highlight.py `match_groups`): its
 normalised form, its light stem of three letters or more, or, for a word of an English question, one

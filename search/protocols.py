@@ -2,12 +2,12 @@
 
 Search reads an index through two faces, whatever holds it:
 - `IndexView`: the reads one question makes of one commit. `Snapshot` (indexer/store/reader.py)
-  answers them from one index on this machine; `ShardedSnapshot` (search/sharded.py) by asking
+  answers them from one index on this machine; `ShardedSnapshot` (search/sharded_reader.py) by asking
   every shard and merging.
 - `SearchableIndex`: an index open for searching (`IndexReader`, `ShardedIndex`): its manifest, a
   view of its newest commit, and conveniences that take their own view.
-A shard answers `ShardReads` (search/sharded.py `ShardSearcher`) in collection-wide passage ids; the
-Ray deployment of a shard accepts exactly those calls (`shard_calls()`, api/cluster.py).
+A shard answers `ShardReads` (search/sharded_reader.py `ShardSearcher`) in collection-wide passage ids; the
+Ray deployment of a shard accepts exactly those calls (`shard_calls()`, api/ray_serve.py).
 
 Type hints above the seam (the Searcher, fusion, grouping, related articles, the app) name these,
 never the classes behind them, so a third back-end is a class that satisfies them; tests/
@@ -35,8 +35,8 @@ class IndexView(Protocol):
     """One commit of an index, for the length of a question (not shared between threads)."""
 
     @property
-    def generation(self) -> int:
-        """A number that grows with every commit."""
+    def commit(self) -> int:
+        """The number of the commit read: grows with every commit (store/database.py COMMIT_KEY)."""
         ...
 
     @property

@@ -6,7 +6,7 @@ punctuation (`ثقافة «أخاف نحتاجه»`, `طائرة بـ"مزايا
 - **A quoted phrase is a preference, never a wall.** `"الذكاء الاصطناعي"`, «...», “...”, „...“:
   the question is searched as if the quote marks were not there, then the passages that hold the
   phrase (its words next to each other, in order, compared by light stems, so الاصطناعى and
-  والذكاء still match) are moved up (search/engine.py, `prefer_phrases`). When none of the
+  والذكاء still match) are moved up (search/searcher.py, `prefer_phrases`). When none of the
   candidates holds a phrase, the answer is the words' answer, and it says so: the phrase is listed
   in `Answer.unmatched` ("no exact match for «…»; results for the words" on the page, in the API's
   `syntax.unmatched` and in the CLI). A letter glued before the quote (بـ"…", و«…», لـ“…”) is the

@@ -93,7 +93,7 @@ def seed_index(tmp_path_factory, encoder) -> Path:
 @pytest.fixture(scope="session")
 def searcher(seed_index, encoder):
     from dalil.indexer.store.reader import IndexReader
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     s = Searcher(IndexReader.open(seed_index), encoder)
     yield s

@@ -75,7 +75,7 @@ def test_grouped_results(client):
 def test_filters_apply_before_the_cut(tmp_path_factory, encoder):
     """A selective filter still returns k results when k exist (filtering inside retrieval)."""
     from dalil.indexer.build import build_index
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     corpus = tmp_path_factory.mktemp("filters") / "news.jsonl"
     records = []

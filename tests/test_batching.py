@@ -59,7 +59,7 @@ def test_a_failing_call_fails_its_callers_and_the_next_call_works():
 
 
 def test_searchers_over_one_encoder_share_one_batcher(seed_index, encoder):
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     a, b = Searcher.open(seed_index, encoder), Searcher.open(seed_index, encoder)
     try:

@@ -15,7 +15,7 @@ import pytest
 from conftest import CORPUS, REPO, free_port, start_serve
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.vectors import segment_vectors, stored_ids
-from dalil.search.engine import Searcher, SearchOptions
+from dalil.search.searcher import Searcher, SearchOptions
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster
@@ -211,7 +211,7 @@ def test_two_shards_on_ray_serve_answer_as_the_one_index(served, reference):
 
 def test_writes_go_to_the_article_s_shard(served):
     import httpx
-    from dalil.indexer.store.sharding import shard_of, shard_roots
+    from dalil.indexer.store.shard_routing import shard_of, shard_roots
 
     url, index, _ = served
     auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from dalil.search.confidence import MODELS, article_gap, coverage, judge
-from dalil.search.engine import SearchOptions
 from dalil.search.evaluation import Question, half_of, roc_auc
 from dalil.search.highlight import match_groups
+from dalil.search.searcher import SearchOptions
 from test_cli import dalil
 
 ANSWERABLE = [

@@ -64,7 +64,7 @@ def _assert_whole(index, allowed_article_sets, encoder) -> None:
     assert check_index(index) == [], check_index(index)
     _, _, ids = _state(index)
     assert ids in allowed_article_sets, "the index holds a mixture of two states"
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     searcher = Searcher.open(index, encoder)
     try:

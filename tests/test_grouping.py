@@ -19,7 +19,7 @@ SNAPCHAT = "ant-multisource:AL-technology-139-20180403"
 
 @pytest.fixture(scope="module")
 def news_searcher(tmp_path_factory, encoder):
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     wanted = {TWITTER_ALARABIYA, TWITTER_BBC, ASTEROID_BBC, ASTEROID_SKY, SNAPCHAT}
     corpus = tmp_path_factory.mktemp("news") / "news.jsonl"

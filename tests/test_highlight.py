@@ -114,7 +114,7 @@ def _questions(news_index) -> list[str]:
 
 @pytest.mark.parametrize("which", ["seed", "news"])
 def test_stored_tokens_mark_exactly_what_analysing_the_text_marked(which, searcher, news_index, encoder):
-    from dalil.search.engine import Searcher, SearchOptions
+    from dalil.search.searcher import Searcher, SearchOptions
 
     own = searcher if which == "seed" else Searcher.open(news_index, encoder)
     try:
@@ -141,7 +141,7 @@ def test_an_index_without_stored_tokens_answers_the_same(seed_index, tmp_path, s
 
     import apsw
     from dalil.indexer.store.layout import DATABASE, resolve_generation
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     old = tmp_path / "old"
     shutil.copytree(seed_index, old)

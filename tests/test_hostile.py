@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 from dalil.api.app import create_app
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

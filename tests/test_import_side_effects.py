@@ -35,7 +35,7 @@ REPORT = (
 
 def test_importing_dalil_and_its_packages_sets_nothing():
     found = _run(
-        "import dalil, dalil.indexer, dalil.search, dalil.api, dalil.indexer.store, dalil.search.engine, "
+        "import dalil, dalil.indexer, dalil.search, dalil.api, dalil.indexer.store, dalil.search.searcher, "
         "dalil.api.app; " + REPORT
     )
     assert found["env"] == dict.fromkeys(LIMITS)

@@ -19,7 +19,7 @@ from dalil.indexer.store.layout import (
     read_current,
 )
 from dalil.indexer.store.reader import IndexReader
-from dalil.search.engine import EncoderMismatchError, QueryError, Searcher
+from dalil.search.searcher import EncoderMismatchError, QueryError, Searcher
 
 
 def test_round_trip_build_reopen_search(seed_index, encoder):

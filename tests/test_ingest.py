@@ -15,7 +15,7 @@ from conftest import REPO
 from dalil.indexer.ingest import Ingestor, html_to_text
 from dalil.indexer.store.check import check_index
 from dalil.indexer.store.reader import IndexReader
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 
 P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
 P2 = "وأوضحت الشركة أن الهاتف يأتي بكاميرا متطورة وبطارية تدوم يومين كاملين مع الاستخدام المعتاد للهاتف."

@@ -24,8 +24,8 @@ PIPELINES = (
     "dalil.indexer.build",
     "dalil.indexer.update",
     "dalil.indexer.ingest",
-    "dalil.indexer.shards",
-    "dalil.indexer.distributed",
+    "dalil.indexer.shard_split",
+    "dalil.indexer.ray_build",
 )
 DRIVERS = ("sqlite3", "apsw", "faiss")
 STORE = "dalil.indexer.store"

@@ -24,7 +24,7 @@ from dalil.indexer.store.layout import DATABASE, IndexCorruptError, StoreError, 
 from dalil.indexer.store.locking import LockTimeoutError, writer_lock
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.update import update_index
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 from fastapi.testclient import TestClient
 
 TOKEN = "s3cret-token"

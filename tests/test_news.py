@@ -12,8 +12,8 @@ import pytest
 from conftest import NEWS_UNDATED, TWITTER_PAIR
 from dalil.indexer.analysis.arabic import tokens
 from dalil.indexer.analysis.terms import query_terms
-from dalil.search.engine import Filters, QueryError, Searcher, SearchOptions
 from dalil.search.ordering import recency_factor, with_recency
+from dalil.search.searcher import Filters, QueryError, Searcher, SearchOptions
 from dalil.search.syntax import parse_query
 from fastapi.testclient import TestClient
 
@@ -262,7 +262,7 @@ def test_suggestions_complete_normalised_prefixes(news, client):
 def test_suggestions_follow_new_headlines(news_index, encoder, tmp_path, monkeypatch):
     from dalil.indexer.corpus import RawArticle
     from dalil.indexer.update import update_index
-    from dalil.search import engine
+    from dalil.search import searcher as searcher_module
 
     root = tmp_path / "index"
     shutil.copytree(news_index, root)
@@ -271,7 +271,7 @@ def test_suggestions_follow_new_headlines(news_index, encoder, tmp_path, monkeyp
     title = "قنطرة رقمية جديدة تربط المدن الذكية"
     update_index(root, [RawArticle("new-1", "نص الخبر عن المدن الذكية.", title=title)], (), encoder)
     assert searcher.suggest("قنطر") == []  # the table is looked at again at most every 30 s
-    monkeypatch.setattr(engine, "SUGGEST_REFRESH_S", 0.0)
+    monkeypatch.setattr(searcher_module, "SUGGEST_REFRESH_S", 0.0)
     assert [s["text"] for s in searcher.suggest("قنطر")] == ["قنطرة"]
     searcher.close()
 

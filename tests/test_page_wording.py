@@ -87,7 +87,7 @@ def test_no_close_match_notice_sets_each_sentence_direction(seed_page):
 
 
 def test_news_page_shows_sources_by_name_and_filters_by_id(news_index, tmp_path):
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     searcher = Searcher.open(news_index)
     try:

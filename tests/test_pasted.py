@@ -9,8 +9,8 @@ import json
 
 import pytest
 from conftest import SHARED, shared_file
-from dalil.search.engine import Searcher
 from dalil.search.evaluation import evaluate, holds_quotes, load_pasted
+from dalil.search.searcher import Searcher
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from dalil.api.served import LocalIndex, ServedIndex
-from dalil.indexer.shards import split_index
+from dalil.indexer.shard_split import split_index
 from dalil.indexer.store import IndexReader
 from dalil.indexer.store.reader import Snapshot
 from dalil.search.protocols import (
@@ -19,7 +19,7 @@ from dalil.search.protocols import (
     members,
     shard_calls,
 )
-from dalil.search.sharded import ShardedIndex, ShardedSnapshot, ShardSearcher, local_shards
+from dalil.search.sharded_reader import ShardedIndex, ShardedSnapshot, ShardSearcher, local_shards
 
 IMPLEMENTATIONS = [
     (Snapshot, IndexView),
@@ -38,7 +38,7 @@ def test_each_back_end_has_every_member_of_its_protocol(cls, protocol):
 
 def test_the_ray_served_shards_satisfy_the_served_face():
     pytest.importorskip("ray")
-    from dalil.api.cluster import SHARD_CALLS, ServedShards, Shard
+    from dalil.api.ray_serve import SHARD_CALLS, ServedShards, Shard
 
     assert conformance_problems(ServedShards, ServedIndex) == []
     # the shard replica accepts exactly the shard Protocol's reads, derived from it
@@ -48,7 +48,7 @@ def test_the_ray_served_shards_satisfy_the_served_face():
 
 def test_the_conformance_check_catches_a_drifted_back_end():
     class Drifted:
-        generation = 3  # a plain attribute where a property is wanted is still readable, but:
+        commit = 3  # a plain attribute where a property is wanted is still readable, but:
 
         def passages(self, ids, extra):  # a parameter the Protocol does not have
             return {}
@@ -56,7 +56,7 @@ def test_the_conformance_check_catches_a_drifted_back_end():
     problems = conformance_problems(Drifted, IndexView)
     assert "Drifted has no dense_search" in problems
     assert any(p.startswith("Drifted.passages: parameters") for p in problems)
-    assert "Drifted.generation: a property is wanted" in problems
+    assert "Drifted.commit: a property is wanted" in problems
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_real_objects_are_instances_and_answer_alike(two_backends, encoder):
 
 
 def test_the_local_served_index_is_a_served_index(seed_index, tmp_path, encoder):
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     root = tmp_path / "index"
     shutil.copytree(seed_index, root)

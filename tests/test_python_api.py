@@ -137,7 +137,7 @@ class _Server:
     def __init__(self, index_dir: Path, encoder, token: str | None) -> None:
         import uvicorn
         from dalil.api.app import create_app
-        from dalil.search.engine import Searcher
+        from dalil.search.searcher import Searcher
 
         app = create_app(index_dir, Searcher.open(index_dir, encoder), write_token=token)
         self.port = free_port()

@@ -21,7 +21,7 @@ from dalil.indexer.store.vectors import (
 )
 from dalil.indexer.update import update_index
 from dalil.search.cache import EmbeddingCache
-from dalil.search.engine import Filters, Searcher
+from dalil.search.searcher import Filters, Searcher
 
 
 def clustered_unit_vectors(n: int, d: int = 64, clusters: int = 40, seed: int = 0) -> np.ndarray:

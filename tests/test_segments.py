@@ -18,7 +18,7 @@ from dalil.indexer.store.layout import SEGMENTS, read_current
 from dalil.indexer.store.merge_policy import MERGE_FACTOR
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.update import merge_now, update_index
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 
 P1 = "أعلنت شركة هواوي عن هاتف ذكي جديد يدعم شبكات الجيل الخامس في مصر، وقالت إنه سيطرح في الأسواق قريبا."
 P2 = "وأوضحت الشركة أن الهاتف يأتي بكاميرا متطورة وبطارية تدوم يومين كاملين مع الاستخدام المعتاد للهاتف."
@@ -172,10 +172,8 @@ def test_readers_see_whole_commits_while_a_writer_commits(index, encoder):
                 rows = snap.passages(live)
                 n = snap.db.execute("SELECT count(*) FROM passages").fetchone()[0]
                 if len(rows) != len(live) or not (n == snap.vectors.ntotal == snap.live_passages):
-                    failures.append(
-                        f"generation {snap.generation}: {len(rows)}/{len(live)} rows, {n} passages"
-                    )
-                snapshots.append(snap.generation)
+                    failures.append(f"generation {snap.commit}: {len(rows)}/{len(live)} rows, {n} passages")
+                snapshots.append(snap.commit)
             searcher.search("5G cooperation with Russia", 5)  # the whole path, beside the writer
 
     threads = [threading.Thread(target=read) for _ in range(3)]

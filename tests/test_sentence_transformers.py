@@ -8,7 +8,7 @@ import pytest
 from conftest import CORPUS
 from dalil.indexer.build import build_index
 from dalil.indexer.encoders.engines import EncoderError, EncoderSpec, SentenceTransformerEncoder, load_encoder
-from dalil.search.engine import EncoderMismatchError, Searcher
+from dalil.search.searcher import EncoderMismatchError, Searcher
 
 pytest.importorskip("sentence_transformers")
 

@@ -11,12 +11,12 @@ import pytest
 from conftest import DATA
 from dalil.indexer.analysis.terms import query_terms
 from dalil.indexer.corpus import RawArticle
-from dalil.indexer.shards import split_index
+from dalil.indexer.shard_split import split_index
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.sharding import global_id, local_id, shard_of
+from dalil.indexer.store.shard_routing import global_id, local_id, shard_of
 from dalil.indexer.update import update_index
-from dalil.search.engine import Filters, Searcher, SearchOptions
-from dalil.search.sharded import ShardedIndex, ShardSearcher, local_shards
+from dalil.search.searcher import Filters, Searcher, SearchOptions
+from dalil.search.sharded_reader import ShardedIndex, ShardSearcher, local_shards
 
 QUESTIONS = [json.loads(line)["query"] for line in (DATA / "seed_questions.jsonl").read_text().splitlines()]
 

@@ -10,7 +10,7 @@ import pytest
 from dalil.indexer.corpus import RawArticle
 from dalil.indexer.store.check import check_index
 from dalil.indexer.update import update_index
-from dalil.search.engine import Searcher
+from dalil.search.searcher import Searcher
 from fastapi.testclient import TestClient
 
 NAME_AR, NAME_EN = "هواوي", "huawei"

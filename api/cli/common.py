@@ -78,7 +78,7 @@ def positive_int(text: str) -> int:
 
 
 def result_count(text: str) -> int:
-    from dalil.search.engine import MAX_K
+    from dalil.search.searcher import MAX_K
 
     value = positive_int(text)
     if value > MAX_K:
@@ -113,13 +113,13 @@ def recall_fraction(text: str) -> float:
     return value
 
 
-def ray_cluster():
-    """indexer/distributed.py, or a clear error when the `cluster` extra (Ray) is not installed."""
+def ray_build_module():
+    """indexer/ray_build.py, or a clear error when the `cluster` extra (Ray) is not installed."""
     try:
-        from dalil.indexer import distributed
+        from dalil.indexer import ray_build
     except ImportError as exc:
         raise CliError(f"--ray needs Ray: pip install 'dalil[cluster]' ({exc})") from exc
-    return distributed
+    return ray_build
 
 
 def add_model_options(p: argparse.ArgumentParser, default_model: str | None, indexing: bool = True) -> None:

@@ -72,8 +72,8 @@ def _unanswerable(args: argparse.Namespace) -> list:
 def _judge_negatives(searcher, negatives: list, rows) -> None:
     """The confidence of full answers to questions no evaluation corpus answers, over this index."""
     from dalil.search.confidence import model_language
-    from dalil.search.engine import SearchOptions
     from dalil.search.evaluation import half_of
+    from dalil.search.searcher import SearchOptions
 
     for q in negatives:
         answer = searcher.answer(q.query, SearchOptions(k=10))
@@ -84,7 +84,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dalil.indexer.build import cached_build, plan_engine
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.search.confidence import MODELS, model_language
-    from dalil.search.engine import MODES, Searcher, validate_mode
     from dalil.search.evaluation import (
         VIEWS,
         ConfidenceRows,
@@ -94,6 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         half_of,
         half_sizes,
     )
+    from dalil.search.searcher import MODES, Searcher, validate_mode
 
     modes = [validate_mode(m.strip()) for m in args.modes.split(",")] if args.modes else list(MODES)
     sets = _labelled_sets(args)

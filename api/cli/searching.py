@@ -47,7 +47,7 @@ def _read_query_lines(path: str) -> Iterator[tuple[int, object, str | None, str 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     if (args.question is None) == (args.queries is None):
         raise UsageError("give one QUESTION or --queries FILE.jsonl")
@@ -93,7 +93,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _answer(searcher, args: argparse.Namespace):
     """One question through the engine's one answer path, as the API asks it (grouping, date order,
     facets as the options say)."""
-    from dalil.search.engine import SearchOptions
+    from dalil.search.searcher import SearchOptions
 
     options = SearchOptions(
         k=args.k,
@@ -141,7 +141,7 @@ FACET_LINES = 12
 
 
 def cmd_related(args: argparse.Namespace) -> int:
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     with contextlib.closing(Searcher.open(Path(args.index), _search_model(args))) as searcher:
         found = searcher.related(args.article_id, args.k)
@@ -163,7 +163,7 @@ def cmd_related(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     from dalil.api.errors import translated
     from dalil.indexer.store import IndexReader
-    from dalil.search.engine import Searcher
+    from dalil.search.searcher import Searcher
 
     if not args.prefix.strip():
         raise UsageError("the prefix is empty")
@@ -196,7 +196,7 @@ def _search_model(args: argparse.Namespace):
 
 def _search_batch(searcher, args: argparse.Namespace) -> int:
     """`--queries FILE`: one JSON line out per line in; a bad line is answered with its error."""
-    from dalil.search.engine import QueryError, SearchOptions
+    from dalil.search.searcher import QueryError, SearchOptions
 
     failures = 0
     for lineno, qid, query, error in _read_query_lines(args.queries):

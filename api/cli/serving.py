@@ -1,5 +1,5 @@
 """`dalil serve`: the HTTP API and page on this machine (uvicorn, `--workers N` processes) or on Ray
-Serve over shards (api/cluster.py)."""
+Serve over shards (api/ray_serve.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dalil.api.cli.common import (
     counted,
     port_number,
     positive_int,
-    ray_cluster,
+    ray_build_module,
 )
 
 
@@ -116,18 +116,18 @@ def _free_to_listen(host: str, port: int) -> int:
 def _serve_on_cluster(args: argparse.Namespace) -> int:
     """`dalil serve --ray ADDRESS --shards N`: the same API on Ray Serve, the index in N shards."""
 
-    distributed = ray_cluster()
-    from dalil.api import cluster
+    ray_build = ray_build_module()
+    from dalil.api import ray_serve
     from dalil.api.app import read_write_token
-    from dalil.indexer.shards import ensure_shards
+    from dalil.indexer.shard_split import ensure_shards
     from dalil.indexer.store import index_metadata
 
     index = Path(args.index).resolve()
     _use_write_token_file(args)
     try:
-        distributed.connect(args.ray)  # an unreachable cluster is said before anything is split
+        ray_build.connect(args.ray)  # an unreachable cluster is said before anything is split
         roots = ensure_shards(index, args.shards, progress=True)
-        settings = cluster.ClusterSettings(
+        settings = ray_serve.ClusterSettings(
             shard_roots=tuple(str(p) for p in roots),
             replicas=args.replicas,
             max_replicas=args.max_replicas,
@@ -138,11 +138,11 @@ def _serve_on_cluster(args: argparse.Namespace) -> int:
             f"dalil: serving {args.index} in {args.shards} shard(s) on Ray Serve at http://{args.host}:{args.port}/",
             file=sys.stderr,
         )
-        cluster.run(settings, index_metadata(roots[0])["encoder"], args.host, args.port)
-    except distributed.ClusterError as exc:
+        ray_serve.run(settings, index_metadata(roots[0])["encoder"], args.host, args.port)
+    except ray_build.ClusterError as exc:
         raise CliError(str(exc)) from exc
     finally:
-        distributed.disconnect()
+        ray_build.disconnect()
     return EXIT_OK
 
 

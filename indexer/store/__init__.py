@@ -25,9 +25,9 @@ _FACE = {
     "CURRENT": "layout",  # the file naming an index directory's live generation
     "resolve_generation": "layout",
     "check_index": "check",
-    "shard_of": "sharding",
-    "global_id": "sharding",
-    "local_id": "sharding",
+    "shard_of": "shard_routing",
+    "global_id": "shard_routing",
+    "local_id": "shard_routing",
 }
 
 __all__ = [
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from dalil.indexer.store.check import check_index
     from dalil.indexer.store.layout import CURRENT, resolve_generation
     from dalil.indexer.store.reader import FACETS, IndexReader, PassageRow, index_metadata
-    from dalil.indexer.store.sharding import global_id, local_id, shard_of
+    from dalil.indexer.store.shard_routing import global_id, local_id, shard_of
     from dalil.indexer.store.vector_settings import VECTOR_KINDS, VectorIndexSettings
     from dalil.indexer.store.vocabulary import Vocabulary
 

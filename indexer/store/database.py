@@ -172,11 +172,11 @@ def write_transaction(db: apsw.Connection) -> Iterator[apsw.Connection]:
 
 
 def insert_segment(
-    db: apsw.Connection, file: str, family, vectors: int, id_range: tuple[int, int], generation: int
+    db: apsw.Connection, file: str, family, vectors: int, id_range: tuple[int, int], commit: int
 ):
     db.execute(
         "INSERT INTO segments (file, family, vectors, min_id, max_id, generation) VALUES (?, ?, ?, ?, ?, ?)",
-        (file, family, vectors, id_range[0], id_range[1], generation),
+        (file, family, vectors, id_range[0], id_range[1], commit),
     )
 
 
@@ -202,6 +202,17 @@ def write_meta(db: apsw.Connection, values: dict) -> None:
     )
 
 
+# The number of the newest commit (1 after a full build, +1 per commit readers must see). Format 2
+# stores it, and the commit that added a segment or a tombstone, under the name `generation`; the
+# name is kept so that existing indexes open, but in code it is a commit number: a generation is a
+# build's directory (store/layout.py).
+COMMIT_KEY = "generation"
+
+
+def commit_number(meta: dict) -> int:
+    return int(meta[COMMIT_KEY])
+
+
 def check_format(meta: dict, where: Path) -> None:
     if meta.get("format") != FORMAT_NAME:
         raise IndexCorruptError(f"{where} is not a dalil index (no format {FORMAT_NAME!r} in its metadata)")
@@ -211,7 +222,7 @@ def check_format(meta: dict, where: Path) -> None:
             f"index at {where} has format version {version}; this dalil reads up to {FORMAT_VERSION}. "
             "Upgrade dalil or rebuild the index."
         )
-    for key in ("encoder", "counts", "generation", "next_passage_id"):
+    for key in ("encoder", "counts", COMMIT_KEY, "next_passage_id"):
         if key not in meta:
             raise IndexCorruptError(f"index at {where} is damaged: its metadata lacks {key!r}")
 

@@ -16,6 +16,8 @@ import faiss
 import numpy as np
 from dalil.indexer.store import merge_policy
 from dalil.indexer.store.database import (
+    COMMIT_KEY,
+    commit_number,
     insert_family,
     insert_segment,
     open_for_reading,
@@ -196,15 +198,15 @@ def _commit_merge(
             if name is not None and not (path / SEGMENTS / name).is_file():  # never name a lost file
                 raise StoreError(f"the merged segment {name} vanished before its commit")
             meta = read_meta(db)
-            generation = int(meta["generation"]) + 1
+            commit = commit_number(meta) + 1
             db.execute(f"DELETE FROM segments WHERE id IN ({marks})", ids)
-            changes: dict = {"generation": generation, "updated_at": now_stamp()}
+            changes: dict = {COMMIT_KEY: commit, "updated_at": now_stamp()}
             if new_family is not None:
                 family_id = insert_family(db, *new_family)
                 changes["faiss"] = new_family[2]
             if name is not None:
                 id_range = (plan.segments[0].min_id, plan.segments[-1].max_id)
-                insert_segment(db, name, family_id, vectors, id_range, generation)
+                insert_segment(db, name, family_id, vectors, id_range, commit)
             db.executemany("DELETE FROM tombstones WHERE passage_id = ?", [(int(p),) for p in purged])
             write_meta(db, changes)
     finally:

@@ -24,7 +24,7 @@ import numpy as np
 from dalil.indexer.analysis.terms import QueryTerms, fts_match_expression, fts_phrase, match_phrases
 from dalil.indexer.store import bm25
 from dalil.indexer.store.bm25 import LexicalStats
-from dalil.indexer.store.database import check_format, doc_freqs, open_for_reading, read_meta
+from dalil.indexer.store.database import check_format, commit_number, doc_freqs, open_for_reading, read_meta
 from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, IndexCorruptError, resolve_generation
 from dalil.indexer.store.vectors import Segment, VectorView, read_segment
 from dalil.indexer.store.vocabulary import read_additions
@@ -111,8 +111,8 @@ class Snapshot:
         self._selective = selective if selective is not None else set()
 
     @property
-    def generation(self) -> int:
-        return int(self.meta["generation"])
+    def commit(self) -> int:
+        return commit_number(self.meta)
 
     @property
     def live_passages(self) -> int:
@@ -265,11 +265,11 @@ class Snapshot:
     def _once_per_commit(self, name: str, compute):
         """`compute()`, kept for later snapshots of the same commit (only the newest commit's values
         are kept: older ones are asked for no more)."""
-        key = (name, self.generation)
+        key = (name, self.commit)
         if key not in self._per_commit:
             value = compute()
             for old in list(self._per_commit):  # list(): other threads may change the dict
-                if old[1] != self.generation:
+                if old[1] != self.commit:
                     self._per_commit.pop(old, None)
             self._per_commit[key] = value
         return self._per_commit[key]
@@ -405,7 +405,7 @@ class IndexReader:
         self._views: dict[int, VectorView] = {}
         self._segments: dict[int, Segment] = {}  # loaded segment files, by segment id
         self._facets: dict[tuple[int, str], list[str]] = {}
-        self._per_commit: dict[tuple[str, int], object] = {}  # (what, generation) -> value
+        self._per_commit: dict[tuple[str, int], object] = {}  # (what, commit) -> value
         self._selective: set[tuple[str, ...]] = set()  # filters the dense channel lists ids for
         self.manifest: dict = {}
 
@@ -497,13 +497,13 @@ class IndexReader:
             self._free.append(db)
 
     def _view_for(self, db: apsw.Connection, meta: dict) -> VectorView:
-        generation = int(meta["generation"])
+        commit = commit_number(meta)
         with self._lock:
-            view = self._views.get(generation)
+            view = self._views.get(commit)
             if view is not None:
                 return view
             view = self._load_view(db, meta)
-            self._views[generation] = view
+            self._views[commit] = view
             for old in sorted(self._views)[:-_VIEWS_KEPT]:
                 del self._views[old]
             live = {s.id for v in self._views.values() for s in v.segments}
@@ -566,9 +566,9 @@ class IndexReader:
 
     def facet_values(self, column: str) -> list[str]:
         with self.snapshot() as snap:
-            key = (snap.generation, column)
+            key = (snap.commit, column)
             if key not in self._facets:
-                self._facets = {k: v for k, v in self._facets.items() if k[0] == snap.generation}
+                self._facets = {k: v for k, v in self._facets.items() if k[0] == snap.commit}
                 self._facets[key] = snap.facet_values(column)
             return self._facets[key]
 

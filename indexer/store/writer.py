@@ -38,11 +38,13 @@ from dalil.indexer.analysis.cleaning import CleanArticle
 from dalil.indexer.analysis.splitting import Passage
 from dalil.indexer.analysis.terms import ANALYZER, passage_fields
 from dalil.indexer.store.database import (
+    COMMIT_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
     PASSAGE_TOKENS_SCHEMA,
     article_hash,
     check_format,
+    commit_number,
     fingerprint_add,
     insert_family,
     insert_segment,
@@ -155,8 +157,8 @@ class IndexBuilder:
             raise IndexNotWritable(f"cannot create index directory {self.root}: {exc.strerror}") from exc
         if not os.access(self.root, os.W_OK):
             raise IndexNotWritable(f"index directory is not writable: {self.root}")
-        self.version = new_generation_name()
-        self.path = self.root / (self.version + ".partial")  # renamed when complete
+        self.generation = new_generation_name()
+        self.path = self.root / (self.generation + ".partial")  # renamed when complete
         (self.path / SEGMENTS).mkdir(parents=True)
         (self.path / FAMILIES).mkdir()
         self.encoder_info = encoder_info
@@ -214,7 +216,7 @@ class IndexBuilder:
         self._db.execute("COMMIT")
         self._db.execute("PRAGMA journal_mode=WAL")  # from now on: commits beside readers
         self._db.close()
-        return publish(self.root, self.path, self.version, verify=lambda p: IndexReader.open(p).close())
+        return publish(self.root, self.path, self.generation, verify=lambda p: IndexReader.open(p).close())
 
     def _meta(self, section: dict) -> dict:
         now = now_stamp()
@@ -223,7 +225,7 @@ class IndexBuilder:
             "format_version": FORMAT_VERSION,
             "created_at": now,
             "updated_at": now,
-            "generation": 1,
+            COMMIT_KEY: 1,
             "next_passage_id": self._next_passage_id,
             "encoder": self.encoder_info,
             "counts": {"articles": self.articles, "passages": self.passages},
@@ -248,7 +250,7 @@ class ArticleChange:
 
 @dataclass
 class CommitResult:
-    generation: int
+    commit: int  # the commit's number (store/database.py COMMIT_KEY)
     segment: str | None
     passages_added: int
     tombstones: int
@@ -378,7 +380,7 @@ class LiveWriter:
             segment = write_faiss(index, self.path / SEGMENTS, "seg")
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
-            generation, tombstones = self._apply(
+            commit, tombstones = self._apply(
                 upserts, deletes, ids_per_article, next_id, segment, family_id, marks or {}, words
             )
         except BaseException:
@@ -389,7 +391,7 @@ class LiveWriter:
         finally:
             settled(segment)
         added = sum(len(ids) for ids in ids_per_article)
-        return CommitResult(generation, segment, added, tombstones, time.perf_counter() - started, written)
+        return CommitResult(commit, segment, added, tombstones, time.perf_counter() - started, written)
 
     def _apply(
         self, upserts, deletes, ids_per_article, next_id, segment, family_id, marks, words=None
@@ -398,12 +400,12 @@ class LiveWriter:
         with write_transaction(db):
             meta = read_meta(db)
             # bookkeeping alone (no article changed) is no new state for searches to see
-            generation = int(meta["generation"]) + (1 if upserts or deletes else 0)
+            commit = commit_number(meta) + (1 if upserts or deletes else 0)
             fingerprint = meta["corpus_fingerprint"]
             counts = dict(meta["counts"])
             tombstones = 0
             for article_id in [*deletes, *(c.article.article_id for c in upserts)]:
-                removed = self._remove_article(article_id, generation)
+                removed = self._remove_article(article_id, commit)
                 if removed is not None:
                     digest, passages = removed
                     fingerprint = fingerprint_add(fingerprint, 0, article_hash(article_id, digest))
@@ -420,9 +422,9 @@ class LiveWriter:
                 counts["passages"] += len(ids)
             if segment is not None:
                 first = int(meta["next_passage_id"])
-                insert_segment(db, segment, family_id, next_id - first, (first, next_id - 1), generation)
+                insert_segment(db, segment, family_id, next_id - first, (first, next_id - 1), commit)
             if words is not None and words[0]:
-                insert_additions(db, words[0], words[1], generation)
+                insert_additions(db, words[0], words[1], commit)
             now = now_stamp()
             db.executemany(
                 "INSERT INTO ingested (key, raw_hash, article_id, at) VALUES (?, ?, ?, ?)"
@@ -431,7 +433,7 @@ class LiveWriter:
                 [(key, raw, article_id, now) for key, (raw, article_id) in marks.items()],
             )
             new_meta = {
-                "generation": generation,
+                COMMIT_KEY: commit,
                 "next_passage_id": next_id,
                 "counts": counts,
                 "corpus_fingerprint": fingerprint,
@@ -439,9 +441,9 @@ class LiveWriter:
             }
             write_meta(db, new_meta)
         self.meta.update(new_meta)
-        return generation, tombstones
+        return commit, tombstones
 
-    def _remove_article(self, article_id: str, generation: int) -> tuple[str, int] | None:
+    def _remove_article(self, article_id: str, commit: int) -> tuple[str, int] | None:
         """Delete an article's rows and tombstone its vectors; (content hash, passages) or None.
 
         The FTS5 table is contentless, so a row is deleted by handing back the values it was built
@@ -462,7 +464,7 @@ class LiveWriter:
             )
         self.db.executemany(
             "INSERT INTO tombstones (passage_id, generation) VALUES (?, ?)",
-            [(pid, generation) for pid, _, _ in removed],
+            [(pid, commit) for pid, _, _ in removed],
         )
         gone = [(pid,) for pid, _, _ in removed]
         self.db.executemany("DELETE FROM passage_tokens WHERE passage_id = ?", gone)

@@ -1,4 +1,4 @@
-"""Searching an index split into shards (indexer/shards.py) as if it were one.
+"""Searching an index split into shards (indexer/shard_split.py) as if it were one.
 
 Two halves:
 - `ShardSearcher` runs where a shard is (a Ray Serve replica, or this process) and answers the
@@ -57,7 +57,7 @@ class ShardSearcher:
         """The newest commit's number and counts (asked once per sharded question)."""
         with self.reader.snapshot() as snap:
             return {
-                "generation": snap.generation,
+                "commit": snap.commit,
                 "passages": snap.live_passages,
                 "articles": snap.live_articles,
             }
@@ -151,7 +151,7 @@ class ShardSearcher:
 
 
 # How the facade reaches its shards: `ask([(shard, method, args), ...])` returns the answers in that
-# order, the calls made at once where that is possible (Ray Serve: api/cluster.py).
+# order, the calls made at once where that is possible (Ray Serve: api/ray_serve.py).
 Ask = Callable[[list[tuple[int, str, tuple]]], list]
 
 
@@ -204,9 +204,9 @@ class ShardedSnapshot:
         self._live: int | None = None
 
     @property
-    def generation(self) -> int:
+    def commit(self) -> int:
         """A number that grows with every commit to any shard (the sum of theirs)."""
-        return sum(i["generation"] for i in self._shards.all("info"))
+        return sum(i["commit"] for i in self._shards.all("info"))
 
     @property
     def live_passages(self) -> int:
@@ -356,7 +356,7 @@ class ShardedIndex:
             "articles": sum(i["articles"] for i in infos),
             "passages": sum(i["passages"] for i in infos),
         }
-        self.manifest["generation"] = sum(i["generation"] for i in infos)  # grows with every commit
+        self.manifest["generation"] = sum(i["commit"] for i in infos)  # grows with every commit
         return infos
 
     @property

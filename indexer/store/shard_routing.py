@@ -1,6 +1,6 @@
 """Where an article lives in an index split into shards, and how passage ids translate.
 
-    <index>/shards-<n>/SHARDS         which index version was split, and how (indexer/shards.py)
+    <index>/shards-<n>/SHARDS         which index version was split, and how (indexer/shard_split.py)
     <index>/shards-<n>/shard-<k>/     shard k: an ordinary index directory
 
 An article lives in shard `shard_of(article_id, n)`: a stable hash (Python's own hash() is salted per

@@ -1,9 +1,9 @@
 """`dalil serve --ray ADDRESS --shards N`: the same HTTP API and page, served by Ray Serve over an
-index split into N shards (indexer/shards.py).
+index split into N shards (indexer/shard_split.py).
 
 Deployments of one Serve application:
 - `shard-<k>` (k < N): holds shard k (its FAISS segments and SQLite) and answers a search's
-  questions of it in collection-wide passage ids (search/sharded.py `ShardSearcher`); it also
+  questions of it in collection-wide passage ids (search/sharded_reader.py `ShardSearcher`); it also
   commits the writes routed to it (by article id hash), embedding them itself;
 - `query-encoder`: the question encoder (ONNX Runtime e5 where installed), loaded once per replica;
 - `ingress`: the existing FastAPI app, with a `Searcher` whose index is the shards together
@@ -30,9 +30,9 @@ from dalil.indexer.encoders.engines import load_encoder, spec_from_description
 from dalil.indexer.encoders.threads import limit_threads_in_environment
 from dalil.indexer.store import index_metadata, resolve_generation, shard_of
 from dalil.indexer.update import UpdateSummary, update_index
-from dalil.search.engine import Searcher
 from dalil.search.protocols import shard_calls
-from dalil.search.sharded import ShardedIndex, ShardSearcher, ShardUnavailable
+from dalil.search.searcher import Searcher
+from dalil.search.sharded_reader import ShardedIndex, ShardSearcher, ShardUnavailable
 from ray import serve
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError
 from ray.serve.exceptions import (

@@ -2,7 +2,7 @@
 
 A shard is an ordinary index directory (CURRENT, generations, segments, its own writer lock), so
 everything that writes or checks an index works on one shard unchanged. Which shard holds an
-article, the directory names and the passage-id translation are in store/sharding.py.
+article, the directory names and the passage-id translation are in store/shard_routing.py.
 
 Splitting copies rows and stored vectors (nothing is embedded again) and the whole vocabulary table
 into each shard, then records the split in `SHARDS`.
@@ -21,7 +21,7 @@ from dalil.indexer.analysis.cleaning import CleanArticle
 from dalil.indexer.analysis.splitting import Passage
 from dalil.indexer.store.layout import StoreError, read_current
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.sharding import SHARDS_FILE, read_shards_file, shard_of, shard_roots, shards_dir
+from dalil.indexer.store.shard_routing import SHARDS_FILE, read_shards_file, shard_of, shard_roots, shards_dir
 from dalil.indexer.store.vector_settings import VectorIndexSettings
 from dalil.indexer.store.vocabulary import VOCABULARY_INDEX, VOCABULARY_VECTORS, VOCABULARY_WORDS
 from dalil.indexer.store.writer import IndexBuilder

@@ -180,7 +180,7 @@ class Searcher:
         self._additions_seen = 0
         self._translations_lock = threading.Lock()
         self._suggest_lock = threading.Lock()
-        self._suggestions: tuple[int, float, Suggester] | None = None  # (generation, checked at, table)
+        self._suggestions: tuple[int, float, Suggester] | None = None  # (commit, checked at, table)
 
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:
@@ -416,8 +416,8 @@ class Searcher:
             stale = built is None or time.monotonic() - built[1] > SUGGEST_REFRESH_S
             if stale:
                 with self.index.snapshot() as snap:
-                    if built is None or built[0] != snap.generation:
-                        built = (snap.generation, time.monotonic(), Suggester(snap.titles()))
+                    if built is None or built[0] != snap.commit:
+                        built = (snap.commit, time.monotonic(), Suggester(snap.titles()))
                     else:
                         built = (built[0], time.monotonic(), built[2])
                 self._suggestions = built
