@@ -150,6 +150,19 @@ def create_app(
     app.add_middleware(WriteGuard, token=write_token)  # inside the access log: refusals are logged
     app.add_middleware(AccessLog)
 
+    _add_error_handlers(app)
+    # Order matters where paths overlap: /articles/{id}/related before /articles/{id}.
+    _add_search_routes(app, live)
+    _add_article_routes(app, live)
+    _add_service_routes(app, live)
+    _add_write_routes(app, live)
+    add_pages(app, live, source_names or SourceNames.from_env())
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every failure as `{"error": {"code", "message"}}` with the status dalil/errors.py gives it."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(exc)
@@ -179,6 +192,10 @@ def create_app(
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error: %s", exc)
         return _error("internal_error", "the server failed to answer; the error was logged")
+
+
+def _add_search_routes(app: FastAPI, live: ServedIndex) -> None:
+    """GET/POST /search, /search/batch, /search.atom and /suggest."""
 
     @app.get("/search", tags=["search"])
     def search_get(req: Annotated[SearchRequest, Query()]) -> JSONResponse:
@@ -223,6 +240,10 @@ def create_app(
         took = round((time.perf_counter() - started) * 1000, 2)
         return {"query": q, "took_ms": took, "suggestions": found}
 
+
+def _add_article_routes(app: FastAPI, live: ServedIndex) -> None:
+    """Reading one article, and the articles related to it."""
+
     @app.get("/articles/{article_id:path}/related", tags=["articles"])
     def related(
         article_id: str,
@@ -242,6 +263,10 @@ def create_app(
         if found is None:
             raise HTTPException(404, f"no article with id {article_id!r}")
         return found
+
+
+def _add_service_routes(app: FastAPI, live: ServedIndex) -> None:
+    """Liveness, readiness and what is served."""
 
     @app.get("/health", tags=["service"])
     def health() -> dict:
@@ -276,6 +301,10 @@ def create_app(
             "faiss": m.get("faiss"),
         }
 
+
+def _add_write_routes(app: FastAPI, live: ServedIndex) -> None:
+    """Adding, updating and deleting articles, and reloading (all need the write token: WriteGuard)."""
+
     @app.post("/articles", tags=["articles"], status_code=200)
     def upsert_articles(
         body: Annotated[ArticlesIn, Body(openapi_examples=ARTICLE_EXAMPLES)],
@@ -296,9 +325,6 @@ def create_app(
     def reload() -> dict:
         """Serve the live version now (the server also notices new versions by itself)."""
         return {"index_version": live.reload()}
-
-    add_pages(app, live, source_names or SourceNames.from_env())
-    return app
 
 
 def _is_write(method: str, path: str) -> bool:
