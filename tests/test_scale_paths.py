@@ -12,13 +12,8 @@ from dalil.indexer.encoders.engines import EncoderSpec
 from dalil.indexer.encoders.pool import PassageEmbedder
 from dalil.indexer.store.check import check_index
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.vectors import (
-    VectorIndexSettings,
-    build_vector_index,
-    choose_kind,
-    search_parameters,
-    stored_ids,
-)
+from dalil.indexer.store.vector_settings import VectorIndexSettings, choose_kind
+from dalil.indexer.store.vectors import FlatVectors, IvfVectors, VectorIndex
 from dalil.indexer.update import update_index
 from dalil.search.cache import EmbeddingCache
 from dalil.search.searcher import Filters, Searcher
@@ -45,14 +40,15 @@ def test_ivf_is_tuned_to_the_target_recall(kind):
     vectors = clustered_unit_vectors(6000)
     ids = np.arange(1000, 7000, dtype=np.int64)
     settings = VectorIndexSettings(kind=kind, target_recall=0.9, tuning_queries=200)
-    index, section = build_vector_index(vectors, ids, settings)
+    index, section = VectorIndex.build(vectors, ids, settings)
+    assert isinstance(index, IvfVectors)
     assert section["nlist"] == min(6000 // 39, round(4 * np.sqrt(6000)))  # 4·√N, >= 39 points per cell
     assert section["type"].startswith(f"IVF{section['nlist']},")
     assert index.nprobe == section["nprobe"]
     tuning = section["tuning"]
     assert tuning["recall_at_10"] >= 0.9 or section["nprobe"] == section["nlist"]
     assert tuning["curve"][str(section["nprobe"])] == tuning["recall_at_10"]
-    assert sorted(stored_ids(index).tolist()) == ids.tolist()
+    assert sorted(index.ids().tolist()) == ids.tolist()
     # recall checked independently of the tuner, on fresh queries near the data
     rng = np.random.default_rng(7)
     queries = vectors[rng.choice(6000, 100)] + 0.05 * rng.normal(size=(100, 64)).astype(np.float32)
@@ -67,11 +63,11 @@ def test_ivf_is_tuned_to_the_target_recall(kind):
 
 def test_filtered_ivf_search_widens_nprobe():
     vectors = clustered_unit_vectors(4000)
-    index, _ = build_vector_index(vectors, np.arange(4000), VectorIndexSettings(kind="ivf-flat"))
+    index, _ = VectorIndex.build(vectors, np.arange(4000), VectorIndexSettings(kind="ivf-flat"))
     allowed = np.arange(0, 4000, 40, dtype=np.int64)  # a 1% filter
-    params = search_parameters(index, allowed)
+    params = index.parameters(allowed)
     assert params.nprobe == min(index.nlist, index.nprobe * 40)
-    _, found = index.search(vectors[:3], 10, params=params)
+    _, found = index.search(vectors[:3], 10, allowed)
     assert all(set(row.tolist()) <= set(allowed.tolist()) and (row >= 0).all() for row in found)
 
 
@@ -107,11 +103,10 @@ def test_an_ivf_index_searches_updates_and_checks(ivf_seed_index, encoder, tmp_p
     after = IndexReader.open(root)
     assert after.manifest["faiss"] == IndexReader.open(ivf_seed_index).manifest["faiss"]
     built, new_segment = after.vectors.segments
-    assert built.family is not None and faiss.extract_index_ivf(built.index).nlist == 2
-    assert isinstance(
-        faiss.downcast_index(faiss.extract_index_ivf(built.index)), faiss.IndexIVFScalarQuantizer
-    )
+    assert built.family is not None and isinstance(built.index, IvfVectors) and built.index.nlist == 2
+    assert isinstance(faiss.downcast_index(built.index.ivf), faiss.IndexIVFScalarQuantizer)
     assert new_segment.family is None  # a small new segment is searched exactly (IVF_SEGMENT_MIN)
+    assert isinstance(new_segment.index, FlatVectors)
     assert Searcher.open(root, encoder).search("هاتف هواوي الجديد", 1)[0].article_id == "n1"
 
 
@@ -149,10 +144,10 @@ def test_cli_records_the_chosen_vector_index(tmp_path):
 
 def test_more_cells_than_passages_is_capped():
     vectors = clustered_unit_vectors(50)
-    index, section = build_vector_index(
+    index, section = VectorIndex.build(
         vectors, np.arange(50), VectorIndexSettings(kind="ivf-flat", nlist=1000)
     )
-    assert section["nlist"] == 50 and index.ntotal == 50
+    assert section["nlist"] == 50 and index.size == 50
 
 
 def test_worker_processes_embed_exactly_what_one_process_does(encoder):

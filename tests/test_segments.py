@@ -195,7 +195,7 @@ def test_readers_see_whole_commits_while_a_writer_commits(index, encoder):
 
 
 def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_writes(tmp_path, encoder):
-    from dalil.indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vector_settings import VectorIndexSettings
 
     index = tmp_path / "index"
     build_index(CORPUS, index, encoder, progress=False, vector_settings=VectorIndexSettings(exact_below=60))
@@ -227,7 +227,7 @@ def test_an_index_that_outgrows_exact_search_gets_ivf_cells_beside_reads_and_wri
 
 @pytest.fixture(scope="module")
 def two_segment_ivf(tmp_path_factory, encoder):
-    from dalil.indexer.store.vectors import VectorIndexSettings
+    from dalil.indexer.store.vector_settings import VectorIndexSettings
 
     index = tmp_path_factory.mktemp("ivf") / "index"
     settings = VectorIndexSettings(kind="ivf-flat", nlist=2)
@@ -270,8 +270,8 @@ def test_every_damaged_file_is_named_by_check_and_refused_by_search(tmp_path, tw
 def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
     tmp_path, two_segment_ivf, encoder, monkeypatch
 ):
-    import faiss
     from dalil.indexer.store import merge_policy
+    from dalil.indexer.store.vectors import IvfVectors
 
     index = tmp_path / "index"
     shutil.copytree(two_segment_ivf, index)  # an IVF segment from the build, an exact one from an add
@@ -282,7 +282,7 @@ def test_merges_into_ivf_cells_keep_codes_and_re_encode_exact_segments(
     assert result is not None and result.purged > 0
     reader = IndexReader.open(index)
     (segment,) = reader.vectors.segments
-    assert segment.family is not None and faiss.extract_index_ivf(segment.index).nlist == 2
+    assert segment.family is not None and isinstance(segment.index, IvfVectors) and segment.index.nlist == 2
     assert reader.vectors.ntotal == reader.manifest["counts"]["passages"]
     reader.close()
     assert check_index(index) == []

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import apsw
-import faiss
 import numpy as np
 from dalil.indexer.store.database import (
     check_format,
@@ -24,7 +23,7 @@ from dalil.indexer.store.database import (
 )
 from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError, resolve_generation
 from dalil.indexer.store.reader import IndexReader
-from dalil.indexer.store.vectors import stored_ids
+from dalil.indexer.store.vectors import VectorIndex
 from dalil.indexer.store.vocabulary import addition_problems, vocabulary_problems
 
 
@@ -102,7 +101,7 @@ def _segment_problems(db: apsw.Connection, path: Path, meta: dict) -> list[str]:
             problems.append(f"{FAMILIES}/{file} (IVF family {fid}) is missing")
             continue
         try:  # read only by writers (new segments are cloned from it), so searches never notice
-            family = faiss.read_index(str(path / FAMILIES / file))
+            family = VectorIndex.read_family(path / FAMILIES / file)
         except RuntimeError:
             problems.append(f"{FAMILIES}/{file} (IVF family {fid}) is unreadable")
             continue
@@ -119,11 +118,11 @@ def _segment_problems(db: apsw.Connection, path: Path, meta: dict) -> list[str]:
             problems.append(f"{where} overlaps the id range of the segment before it")
         previous_max = hi
         try:
-            index = faiss.read_index(str(path / SEGMENTS / file))
+            index = VectorIndex.read(path / SEGMENTS / file)
         except RuntimeError:
             problems.append(f"{where} is missing or unreadable")
             continue
-        ids = stored_ids(index)
+        ids = index.ids()
         if index.d != int(meta["encoder"]["dimension"]):
             problems.append(
                 f"{where} holds {index.d}-d vectors, the encoder makes {meta['encoder']['dimension']}"

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import apsw
-import faiss
 import numpy as np
 from dalil.indexer.store import merge_policy
 from dalil.indexer.store.database import (
@@ -30,13 +29,7 @@ from dalil.indexer.store.layout import DATABASE, FAMILIES, SEGMENTS, StoreError,
 from dalil.indexer.store.merge_policy import MergePlan, SegmentInfo, cells_outgrown, plan_merge
 from dalil.indexer.store.uncommitted import settled, write_faiss
 from dalil.indexer.store.vector_settings import VectorIndexSettings
-from dalil.indexer.store.vectors import (
-    build_vector_index,
-    empty_family,
-    merge_indexes,
-    segment_vectors,
-    stored_ids,
-)
+from dalil.indexer.store.vectors import VectorIndex
 from dalil.indexer.store.writer import now_stamp
 
 log = logging.getLogger("dalil.store")
@@ -87,62 +80,20 @@ def merge(
     """
     started = time.perf_counter()
     path = resolve_generation(Path(root))
-    db = open_for_reading(path / DATABASE)
-    try:
-        db.execute("BEGIN")
-        meta = read_meta(db)
-        dimension = int(meta["encoder"]["dimension"])
-        infos = segment_infos(db)
-        family_row = db.execute(
-            "SELECT id, file, trained_on FROM families ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        why = cells_outgrown(meta, family_row[2] if family_row else None, int(meta["counts"]["passages"]))
-        retrain = why is not None and tuning is not None
-        plan = MergePlan(infos, f"new cells: {why}") if retrain else plan_merge(infos, everything)
-        if plan is None or not plan.segments:
-            return None
-        lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
-        dead = _ids(db, "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi))
-        texts = _sample_texts(db, meta) if retrain else []
-        db.execute("COMMIT")
-    finally:
-        db.close()
-    family_id, family = (None, None)
-    if family_row is not None and sum(s.live for s in plan.segments) >= merge_policy.IVF_SEGMENT_MIN:
-        family_id, family = family_row[0], faiss.read_index(str(path / FAMILIES / family_row[1]))
-    try:
-        sources = [(faiss.read_index(str(path / SEGMENTS / s.file)), s.family) for s in plan.segments]
-    except RuntimeError as exc:  # a concurrent merge removed a planned segment's file meanwhile
-        raise MergeConflict(f"a segment to merge is gone: {exc}") from exc
-    purged = dead  # every tombstone in the merged range, as of the plan; later ones stay tombstones
-    new_family = None
-    if retrain:
-        merged, new_family = _retrained(sources, purged, meta, tuning(texts), path)
-    else:
-        merged = merge_indexes(sources, purged, dimension, family_id, family)
-    del sources
-    name = None
-    try:
-        name = write_faiss(merged, path / SEGMENTS, "seg") if merged.ntotal else None
-        with lock():
-            _commit_merge(path, plan, name, family_id, int(merged.ntotal), purged, new_family)
-    except BaseException:
-        debris = [path / SEGMENTS / name] if name else []
-        debris += [path / FAMILIES / new_family[0]] if new_family else []
-        for file in debris:
-            with contextlib.suppress(OSError):
-                file.unlink()
-        raise
-    finally:
-        settled(name, new_family[0] if new_family else None)
+    planned = _planned(path, everything, can_retrain=tuning is not None)
+    if planned is None:
+        return None
+    merged, family_id, new_family = _merged_vectors(path, planned, tuning)
+    plan = planned.plan
+    name = _write_and_commit(path, planned, merged, family_id, new_family, lock)
     for s in plan.segments:  # no commit names them now; readers that loaded them keep their copy
         with contextlib.suppress(OSError):
             (path / SEGMENTS / s.file).unlink()
     result = MergeResult(
         [s.file for s in plan.segments],
         name,
-        int(merged.ntotal),
-        len(purged),
+        merged.size,
+        len(planned.dead),
         plan.reason,
         time.perf_counter() - started,
     )
@@ -155,6 +106,80 @@ def merge(
         plan.reason,
     )
     return result
+
+
+@dataclass
+class _Planned:
+    """What one read transaction decided: the plan, and what executing it needs."""
+
+    plan: MergePlan
+    meta: dict
+    family_row: tuple | None  # (id, file, trained_on) of the newest IVF family
+    dead: np.ndarray  # every tombstone in the merged range, as of the plan; later ones stay tombstones
+    texts: list[str]  # passages to tune new cells on (when retraining)
+    retrain: bool
+
+
+def _planned(path: Path, everything: bool, can_retrain: bool) -> _Planned | None:
+    db = open_for_reading(path / DATABASE)
+    try:
+        db.execute("BEGIN")
+        meta = read_meta(db)
+        infos = segment_infos(db)
+        family_row = db.execute(
+            "SELECT id, file, trained_on FROM families ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        why = cells_outgrown(meta, family_row[2] if family_row else None, int(meta["counts"]["passages"]))
+        retrain = why is not None and can_retrain
+        plan = MergePlan(infos, f"new cells: {why}") if retrain else plan_merge(infos, everything)
+        if plan is None or not plan.segments:
+            return None
+        lo, hi = plan.segments[0].min_id, plan.segments[-1].max_id
+        dead = _ids(db, "SELECT passage_id FROM tombstones WHERE passage_id BETWEEN ? AND ?", (lo, hi))
+        texts = _sample_texts(db, meta) if retrain else []
+        db.execute("COMMIT")
+    finally:
+        db.close()
+    return _Planned(plan, meta, family_row, dead, texts, retrain)
+
+
+def _merged_vectors(path: Path, planned: _Planned, tuning) -> tuple[VectorIndex, int | None, tuple | None]:
+    """The merged segment's index, its family id, and (retraining) the new family (file, n, section)."""
+    plan, family_row = planned.plan, planned.family_row
+    family_id, family = (None, None)
+    if family_row is not None and sum(s.live for s in plan.segments) >= merge_policy.IVF_SEGMENT_MIN:
+        family_id, family = family_row[0], VectorIndex.read_family(path / FAMILIES / family_row[1])
+    try:
+        sources = [(VectorIndex.read(path / SEGMENTS / s.file), s.family) for s in plan.segments]
+    except RuntimeError as exc:  # a concurrent merge removed a planned segment's file meanwhile
+        raise MergeConflict(f"a segment to merge is gone: {exc}") from exc
+    if planned.retrain:
+        merged, new_family = _retrained(sources, planned.dead, planned.meta, tuning(planned.texts), path)
+        return merged, family_id, new_family
+    dimension = int(planned.meta["encoder"]["dimension"])
+    return VectorIndex.merged(sources, planned.dead, dimension, family_id, family), family_id, None
+
+
+def _write_and_commit(
+    path: Path, planned: _Planned, merged: VectorIndex, family_id, new_family, lock
+) -> str | None:
+    """Write the merged segment, then commit the swap under the lock; on any failure, remove what
+    this merge wrote (no commit names it). Returns the new segment's file (None: nothing was live)."""
+    name = None
+    try:
+        name = write_faiss(merged.native, path / SEGMENTS, "seg") if merged.size else None
+        with lock():
+            _commit_merge(path, planned.plan, name, family_id, merged.size, planned.dead, new_family)
+    except BaseException:
+        debris = [path / SEGMENTS / name] if name else []
+        debris += [path / FAMILIES / new_family[0]] if new_family else []
+        for file in debris:
+            with contextlib.suppress(OSError):
+                file.unlink()
+        raise
+    finally:
+        settled(name, new_family[0] if new_family else None)
+    return name
 
 
 def _ids(db: apsw.Connection, sql: str, params: tuple = ()) -> np.ndarray:
@@ -170,17 +195,12 @@ def _sample_texts(db: apsw.Connection, meta: dict) -> list[str]:
 
 def _retrained(sources, purged: np.ndarray, meta: dict, queries: np.ndarray, path: Path):
     """All live vectors of the sources in one segment of newly trained cells, and the family file."""
-    parts, id_parts = [], []
-    for index, _ in sources:
-        ids = stored_ids(index)
-        ids = np.sort(ids[~np.isin(ids, purged)])
-        parts.append(segment_vectors(index, ids))
-        id_parts.append(ids)
-    vectors, ids = np.vstack(parts), np.concatenate(id_parts)
+    parts = [index.live(purged) for index, _ in sources]
+    vectors, ids = np.vstack([v for v, _ in parts]), np.concatenate([i for _, i in parts])
     settings = VectorIndexSettings(**(meta.get("vector_settings") or {}))
     kind = settings.kind if settings.kind != "auto" else "ivf-sq8"
-    index, section = build_vector_index(vectors, ids, replace(settings, kind=kind), queries)
-    name = write_faiss(empty_family(index), path / FAMILIES, "fam")
+    index, section = VectorIndex.build(vectors, ids, replace(settings, kind=kind), queries)
+    name = write_faiss(index.family(), path / FAMILIES, "fam")
     return index, (name, len(ids), section)
 
 

@@ -1,9 +1,14 @@
-"""The FAISS index behind dense search, chosen by size.
+"""The FAISS index behind dense search, chosen by size, behind one type.
 
 - Below `exact_below` passages: exact search (`IDMap2,Flat`): a few ms per query, nothing to tune.
 - From there on: an inverted-file index (IVF) with nlist ≈ 4·√N cells trained on a sample, storing
   8-bit scalar-quantised vectors by default (384 B + an 8 B id per 384-d passage, a quarter of
   float32), so a query scans only `nprobe` cells.
+
+`VectorIndex` gives both the same verbs — `ids`, `vectors_of`, `all`, `search` (with a filter or
+with ids to skip), `describe`, `family`, `add` — and `VectorIndex.build`, `.read`, `.new` and
+`.merged` make one; `FlatVectors` and `IvfVectors` hold what differs, so no caller branches on the
+kind. Lucene's `KnnVectorsFormat` is the same idea: one reader/writer face over several layouts.
 
 `nprobe` is chosen at build time on the index's own vectors: a sample of indexed passages is
 searched exactly and approximately (each passage's own id left out, or it would find itself), and the
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,62 +35,344 @@ log = logging.getLogger("dalil.indexer")
 
 NPROBE_LADDER = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
+# A search that skips at most this many ids asks for k + that many and filters after: any
+# IDSelector turns off FAISS's BLAS path for flat search (a 512-question batch went from 355 ms to
+# 6 s, shared/notes), and merges keep deleted counts low.
+OVERFETCH_LIMIT = 256
 
-def flat_index(dimension: int) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+class VectorIndex:
+    """One FAISS index of passage vectors (unit length, inner product), exact or IVF."""
+
+    def __init__(self, native: faiss.Index) -> None:
+        self.native = native  # the FAISS object, for writing it to a file
+
+    # --- making one -----------------------------------------------------------------------------
+
+    @staticmethod
+    def of(native: faiss.Index) -> VectorIndex:
+        """The right kind for a FAISS index read or built elsewhere."""
+        ivf = _as_ivf(native)
+        return FlatVectors(native) if ivf is None else IvfVectors(native, ivf)
+
+    @staticmethod
+    def read(path: Path, nprobe: int | None = None) -> VectorIndex:
+        """A segment file, ready to search: the recorded nprobe, ids mapped for reconstruct by id.
+        Raises RuntimeError (FAISS's) when the file is missing or unreadable."""
+        index = VectorIndex.of(faiss.read_index(str(path)))
+        index.prepare(nprobe)
+        return index
+
+    @staticmethod
+    def read_family(path: Path) -> faiss.Index:
+        """A trained, empty IVF index (a family file) that new segments are cloned from."""
+        return faiss.read_index(str(path))
+
+    @staticmethod
+    def empty(dimension: int, family: faiss.Index | None = None) -> VectorIndex:
+        """Exact, or a clone of a trained IVF family (same cells, same codes)."""
+        if family is None:
+            return FlatVectors(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
+        native = faiss.clone_index(family)
+        index = VectorIndex.of(native)
+        index.prepare(None)
+        return index
+
+    @staticmethod
+    def new(vectors: np.ndarray, ids: np.ndarray, dimension: int, family: faiss.Index | None) -> VectorIndex:
+        """A segment for these vectors: exact, or in the cells of a trained IVF family."""
+        index = VectorIndex.empty(dimension, family)
+        index.add(vectors, ids)
+        return index
+
+    @staticmethod
+    def build(
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        settings: VectorIndexSettings,
+        queries: np.ndarray | None = None,
+    ) -> tuple[VectorIndex, dict]:
+        """The index a full build chooses for these vectors (rows L2-normalised), and its manifest
+        section. `queries`: query-side embeddings to tune nprobe on (the indexer passes
+        pseudo-questions cut from indexed passages). Without them, indexed passages stand in for
+        queries — measured to overstate recall for real questions (0.96 tuned vs 0.77 real at 20k),
+        so the indexer always passes some."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        n, d = vectors.shape
+        kind = choose_kind(n, settings)
+        if kind == "flat":
+            index = VectorIndex.new(vectors, ids, d, None)
+            return index, index.describe() | {"chosen_by": settings.kind}
+        return IvfVectors.trained(kind, vectors, ids, settings, queries)
+
+    @staticmethod
+    def merged(
+        sources: Sequence[tuple[VectorIndex, int | None]],
+        drop: np.ndarray,
+        dimension: int,
+        family_id: int | None,
+        family: faiss.Index | None,
+    ) -> VectorIndex:
+        """One segment from several (each with its family id), without the ids in `drop`.
+
+        IVF segments of the target family are merged code for code (`merge_from`: same cells,
+        nothing re-encoded); other segments give their vectors back and are added again.
+        """
+        drop = np.asarray(drop, dtype=np.int64)
+        if family is None:
+            parts = [source.live(drop) for source, _ in sources]
+            vectors = np.vstack([v for v, _ in parts]) if parts else np.zeros((0, dimension), np.float32)
+            ids = np.concatenate([i for _, i in parts]) if parts else np.zeros(0, np.int64)
+            order = np.argsort(ids)
+            return VectorIndex.new(vectors[order], ids[order], dimension, None)
+        target = faiss.clone_index(family)
+        ivf = _as_ivf(target)
+        ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+        for source, source_family in sources:
+            if source_family == family_id and isinstance(source, IvfVectors):
+                source.ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+                target.merge_from(source.native, 0)
+            else:
+                vectors, ids = source.live(drop, in_order=False)
+                if len(ids):
+                    target.add_with_ids(vectors, ids)
+        if len(drop):
+            target.remove_ids(faiss.IDSelectorBatch(drop))
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        return IvfVectors(target, ivf)
+
+    # --- the verbs ------------------------------------------------------------------------------
+
+    @property
+    def d(self) -> int:
+        return int(self.native.d)
+
+    @property
+    def size(self) -> int:
+        """Vectors stored (deleted ones a segment still holds included)."""
+        return int(self.native.ntotal)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.d)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(ids):
+            self.native.add_with_ids(vectors, ids)
+
+    def all(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, ids) of everything stored."""
+        ids = self.ids()
+        return self.vectors_of(ids), ids
+
+    def live(self, drop: np.ndarray, in_order: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, ids) of what is stored without the ids in `drop` (in id order, or as stored)."""
+        ids = self.ids()
+        ids = ids[~np.isin(ids, drop)]
+        if in_order:
+            ids = np.sort(ids)
+        return self.vectors_of(ids), ids
+
+    def reconstruct(self, pid: int) -> np.ndarray:
+        return self.native.reconstruct(int(pid))
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        skip: np.ndarray | None = None,
+        total: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k best stored vectors per query, -1 ids where fewer are found.
+
+        `allowed`: only these ids (a filter, applied inside FAISS). `skip`: never these ids (a
+        segment's deleted vectors; asked for k + len(skip) and masked after when they are few).
+        `total`: live passages of the whole index when this is a segment of it (an IVF search
+        widens nprobe by how selective the filter is over the whole index).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, self.size)
+        if allowed is not None:  # filter ids come from live rows only: nothing to skip
+            return self.native.search(queries, k, params=self.parameters(allowed, total))
+        if skip is None or not len(skip):
+            return self.native.search(queries, k)
+        if len(skip) <= OVERFETCH_LIMIT:
+            scores, ids = self.native.search(queries, min(k + len(skip), self.size))
+            return scores, np.where(np.isin(ids, skip), -1, ids)
+        outer = faiss.IDSelectorNot(faiss.IDSelectorBatch(skip))
+        return self.native.search(queries, k, params=self._with_selector(outer))
+
+    def parameters(
+        self, allowed: np.ndarray | None, total: int | None = None
+    ) -> faiss.SearchParameters | None:
+        """Search parameters for a filtered search (see `search`)."""
+        if allowed is None:
+            return None
+        return self._with_selector(faiss.IDSelectorBatch(allowed))
+
+    # what differs by kind
+    def prepare(self, nprobe: int | None) -> None:
+        """After reading or cloning: whatever searching and reconstructing by id need."""
+
+    def ids(self) -> np.ndarray:
+        """Every passage id stored."""
+        raise NotImplementedError
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids, in their order (decoded codes for IVF)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """The manifest's "faiss" section for this index."""
+        raise NotImplementedError
+
+    def family(self) -> faiss.Index | None:
+        """The trained, empty copy new segments are cloned from (None: exact segments need none)."""
+        raise NotImplementedError
+
+    def _with_selector(self, selector) -> faiss.SearchParameters:
+        raise NotImplementedError
 
 
-def build_vector_index(
-    vectors: np.ndarray,
-    ids: np.ndarray,
-    settings: VectorIndexSettings,
-    queries: np.ndarray | None = None,
-) -> tuple[faiss.Index, dict]:
-    """The index for these vectors (rows L2-normalised) and its manifest section.
+class FlatVectors(VectorIndex):
+    """Exact search over every stored vector (`IDMap2,Flat`)."""
 
-    `queries`: query-side embeddings to tune nprobe on (the indexer passes pseudo-questions cut from
-    indexed passages). Without them, indexed passages stand in for queries — measured to overstate
-    recall for real questions (0.96 tuned vs 0.77 real at 20k), so the indexer always passes some.
-    """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    n, d = vectors.shape
-    kind = choose_kind(n, settings)
-    if kind == "flat":
-        index = flat_index(d)
-        index.add_with_ids(vectors, ids)
-        return index, describe(index) | {"chosen_by": settings.kind}
-    nlist = settings.nlist or max(1, min(n // 39, round(4 * math.sqrt(n))))  # FAISS wants >=39 per cell
-    if nlist > n:  # k-means cannot make more cells than it has points
-        log.warning("nlist %d is more than the %d passages; using %d", nlist, n, n)
-        nlist = n
-    index = _empty_ivf(kind, d, nlist)
-    rng = np.random.default_rng(settings.seed)
-    sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))  # FAISS asks >= 39 per cell
-    index.train(vectors[sample])
-    index.add_with_ids(vectors, ids)
-    index.set_direct_map_type(faiss.DirectMap.Hashtable)
-    nprobe, recall, curve = tune_nprobe(index, vectors, ids, settings, queries)
-    index.nprobe = nprobe
-    log.info("vector index %s: nlist=%d nprobe=%d recall@10=%.3f", kind, nlist, nprobe, recall)
-    section = describe(index) | {
-        "chosen_by": settings.kind,
-        "tuning": {
-            "target_recall_at_10": settings.target_recall,
-            "recall_at_10": round(recall, 4),
-            "target_reached": recall >= settings.target_recall,
-            "queries": min(n, settings.tuning_queries) if queries is None else len(queries),
-            "method": (
-                "indexed passages as queries, each one's own id left out; exact search as truth"
-                if queries is None
-                else "pseudo-questions (word spans of random indexed passages, embedded as queries); "
-                "exact search as truth"
-            ),
-            "curve": curve,
-        },
-        "settings": asdict(settings),
-    }
-    return index, section
+    def ids(self) -> np.ndarray:
+        return faiss.vector_to_array(self.native.id_map).astype(np.int64)
+
+    def all(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, ids); the vectors are a view of FAISS's memory, not a copy."""
+        ids = self.ids()
+        if not len(ids):
+            return np.zeros((0, self.d), np.float32), ids
+        flat = faiss.downcast_index(self.native.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.d).reshape(len(ids), self.d), ids
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.zeros((0, self.d), np.float32)
+        vectors, stored = self.all()
+        where = {int(p): i for i, p in enumerate(stored)}
+        return np.ascontiguousarray(vectors[[where[int(p)] for p in ids]])
+
+    def describe(self) -> dict:
+        return {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True}
+
+    def family(self) -> None:
+        return None
+
+    def _with_selector(self, selector) -> faiss.SearchParameters:
+        return faiss.SearchParameters(sel=selector)
+
+
+class IvfVectors(VectorIndex):
+    """An inverted file: `nprobe` of `nlist` cells searched per query."""
+
+    def __init__(self, native: faiss.Index, ivf=None) -> None:
+        super().__init__(native)
+        self.ivf = ivf if ivf is not None else faiss.extract_index_ivf(native)
+
+    @staticmethod
+    def trained(
+        kind: str,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        settings: VectorIndexSettings,
+        queries: np.ndarray | None,
+    ) -> tuple[IvfVectors, dict]:
+        n, d = vectors.shape
+        nlist = settings.nlist or max(1, min(n // 39, round(4 * math.sqrt(n))))  # FAISS wants >=39 per cell
+        if nlist > n:  # k-means cannot make more cells than it has points
+            log.warning("nlist %d is more than the %d passages; using %d", nlist, n, n)
+            nlist = n
+        native = _empty_ivf(kind, d, nlist)
+        rng = np.random.default_rng(settings.seed)
+        sample = np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))  # FAISS asks >= 39 per cell
+        native.train(vectors[sample])
+        native.add_with_ids(vectors, ids)
+        native.set_direct_map_type(faiss.DirectMap.Hashtable)
+        nprobe, recall, curve = tune_nprobe(native, vectors, ids, settings, queries)
+        native.nprobe = nprobe
+        log.info("vector index %s: nlist=%d nprobe=%d recall@10=%.3f", kind, nlist, nprobe, recall)
+        index = IvfVectors(native)
+        section = index.describe() | {
+            "chosen_by": settings.kind,
+            "tuning": {
+                "target_recall_at_10": settings.target_recall,
+                "recall_at_10": round(recall, 4),
+                "target_reached": recall >= settings.target_recall,
+                "queries": min(n, settings.tuning_queries) if queries is None else len(queries),
+                "method": (
+                    "indexed passages as queries, each one's own id left out; exact search as truth"
+                    if queries is None
+                    else "pseudo-questions (word spans of random indexed passages, embedded as queries); "
+                    "exact search as truth"
+                ),
+                "curve": curve,
+            },
+            "settings": asdict(settings),
+        }
+        return index, section
+
+    @property
+    def nlist(self) -> int:
+        return int(self.ivf.nlist)
+
+    @property
+    def nprobe(self) -> int:
+        return int(self.ivf.nprobe)
+
+    def prepare(self, nprobe: int | None) -> None:
+        if nprobe:
+            self.ivf.nprobe = int(nprobe)
+        if self.ivf.direct_map.type != faiss.DirectMap.Hashtable:
+            self.ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+    def ids(self) -> np.ndarray:
+        lists = self.ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy()
+            for c in range(self.ivf.nlist)
+            if lists.list_size(c)
+        ]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        if not len(ids):
+            return np.zeros((0, self.d), np.float32)
+        return np.vstack([self.native.reconstruct(int(p)) for p in ids]).astype(np.float32)
+
+    def describe(self) -> dict:
+        return {
+            "type": f"IVF{self.ivf.nlist},{_code_name(self.ivf)}",
+            "metric": "inner_product",
+            "normalised": True,
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "bytes_per_code": int(self.ivf.code_size),
+        }
+
+    def family(self) -> faiss.Index:
+        family = faiss.clone_index(self.native)
+        faiss.extract_index_ivf(family).set_direct_map_type(faiss.DirectMap.NoMap)
+        family.reset()
+        return family
+
+    def parameters(
+        self, allowed: np.ndarray | None, total: int | None = None
+    ) -> faiss.SearchParameters | None:
+        """An IVF index only looks in `nprobe` cells; when a filter keeps a fraction f of the
+        passages, the cells hold ~f as many candidates, so nprobe grows by 1/f (capped at nlist:
+        exact over the cells)."""
+        if allowed is None:
+            return None
+        nprobe = self.nprobe
+        if len(allowed):
+            nprobe = min(self.nlist, math.ceil(nprobe * (total or self.size) / len(allowed)))
+        return faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(allowed), nprobe=nprobe)
+
+    def _with_selector(self, selector) -> faiss.SearchParameters:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
 
 
 def _empty_ivf(kind: str, d: int, nlist: int) -> faiss.Index:
@@ -151,21 +439,6 @@ def _top10_without(ranked: np.ndarray, own: int) -> set[int]:
     return set([i for i in ranked.tolist() if i != own and i >= 0][:10])
 
 
-def describe(index: faiss.Index) -> dict:
-    """The manifest's "faiss" section for an index."""
-    ivf = _as_ivf(index)
-    if ivf is None:
-        return {"type": "IDMap2,Flat", "metric": "inner_product", "normalised": True}
-    return {
-        "type": f"IVF{ivf.nlist},{_code_name(ivf)}",
-        "metric": "inner_product",
-        "normalised": True,
-        "nlist": int(ivf.nlist),
-        "nprobe": int(ivf.nprobe),
-        "bytes_per_code": int(ivf.code_size),
-    }
-
-
 def _code_name(ivf: faiss.Index) -> str:
     ivf = faiss.downcast_index(ivf)
     if isinstance(ivf, faiss.IndexIVFScalarQuantizer):
@@ -182,63 +455,7 @@ def _as_ivf(index: faiss.Index):
         return None
 
 
-def prepare_for_search(index: faiss.Index, section: dict) -> faiss.Index:
-    """After reading an index: the recorded nprobe, and an id map for remove/reconstruct by id."""
-    ivf = _as_ivf(index)
-    if ivf is not None:
-        ivf.nprobe = int(section.get("nprobe", ivf.nprobe))
-        if ivf.direct_map.type != faiss.DirectMap.Hashtable:
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
-    return index
-
-
-def search_parameters(index: faiss.Index, allowed: np.ndarray | None, total: int | None = None):
-    """Search parameters for a filtered search: inside FAISS, and wider for selective filters.
-
-    An IVF index only looks in `nprobe` cells; when a filter keeps a fraction f of the passages, the
-    cells hold ~f as many candidates, so nprobe grows by 1/f (capped at nlist: exact over the cells).
-    `total`: live passages of the whole index when this one is a segment of it.
-    """
-    selector = faiss.IDSelectorBatch(allowed) if allowed is not None else None
-    ivf = _as_ivf(index)
-    if ivf is None:
-        return faiss.SearchParameters(sel=selector) if selector is not None else None
-    nprobe = ivf.nprobe
-    if allowed is not None and len(allowed):
-        nprobe = min(ivf.nlist, math.ceil(nprobe * (total or ivf.ntotal) / len(allowed)))
-    return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-
-
-def stored_ids(index: faiss.Index) -> np.ndarray:
-    """Every passage id the index holds."""
-    ivf = _as_ivf(index)
-    if ivf is None:
-        return faiss.vector_to_array(index.id_map).astype(np.int64)
-    invlists = ivf.invlists
-    parts = [
-        faiss.rev_swig_ptr(invlists.get_ids(c), invlists.list_size(c)).copy()
-        for c in range(ivf.nlist)
-        if invlists.list_size(c)
-    ]
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def all_vectors(index: faiss.Index) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, ids) of a flat IDMap2 index; the vectors are a view of FAISS's memory, not a copy."""
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-    flat = faiss.downcast_index(index.index)
-    if not len(ids):
-        return np.zeros((0, index.d), np.float32), ids
-    vectors = faiss.rev_swig_ptr(flat.get_xb(), len(ids) * index.d).reshape(len(ids), index.d)
-    return vectors, ids
-
-
 # --- Segments: immutable FAISS files searched together as one index ---------------------------
-
-# A segment with at most this many deleted vectors is searched for k + that many and filtered after:
-# any IDSelector turns off FAISS's BLAS path for flat search (a 512-question batch went from 355 ms
-# to 6 s, shared/notes), and merges keep deleted counts low.
-OVERFETCH_LIMIT = 256
 
 
 @dataclass
@@ -248,7 +465,7 @@ class Segment:
     id: int
     file: str
     family: int | None
-    index: faiss.Index
+    index: VectorIndex
     ids: np.ndarray
 
     def holds(self, pid: int) -> bool:
@@ -264,85 +481,8 @@ class Segment:
 
 
 def read_segment(path: Path, segment_id: int, file: str, family: int | None, nprobe: int | None) -> Segment:
-    index = faiss.read_index(str(path))
-    section = {"nprobe": nprobe} if nprobe else {}
-    index = prepare_for_search(index, section)
-    return Segment(segment_id, file, family, index, np.sort(stored_ids(index)))
-
-
-def new_segment_index(vectors: np.ndarray, ids: np.ndarray, dimension: int, family: faiss.Index | None):
-    """A segment for these vectors: exact, or a clone of a trained IVF family (same cells, same codes)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dimension)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    if family is None:
-        index = flat_index(dimension)
-    else:
-        index = faiss.clone_index(family)
-        _as_ivf(index).set_direct_map_type(faiss.DirectMap.Hashtable)
-    if len(ids):
-        index.add_with_ids(vectors, ids)
-    return index
-
-
-def empty_family(index: faiss.Index) -> faiss.Index:
-    """The trained, empty copy of an IVF index that new segments are cloned from."""
-    family = faiss.clone_index(index)
-    ivf = _as_ivf(family)
-    ivf.set_direct_map_type(faiss.DirectMap.NoMap)
-    family.reset()
-    return family
-
-
-def segment_vectors(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
-    """Vectors of these ids from one segment (exact for flat segments, decoded codes for IVF)."""
-    if not len(ids):
-        return np.zeros((0, index.d), np.float32)
-    if _as_ivf(index) is None:
-        vectors, stored = all_vectors(index)
-        where = {int(p): i for i, p in enumerate(stored)}
-        return np.ascontiguousarray(vectors[[where[int(p)] for p in ids]])
-    return np.vstack([index.reconstruct(int(p)) for p in ids]).astype(np.float32)
-
-
-def merge_indexes(
-    sources: list[tuple[faiss.Index, int | None]],
-    drop: np.ndarray,
-    dimension: int,
-    family_id: int | None,
-    family: faiss.Index | None,
-) -> faiss.Index:
-    """One segment from several (each index with its family), without the ids in `drop`.
-
-    IVF segments of the target family are merged code for code (`merge_from`: same cells, nothing
-    re-encoded); other segments give their vectors back and are added again.
-    """
-    drop = np.asarray(drop, dtype=np.int64)
-    if family is None:
-        parts, id_parts = [], []
-        for index, _ in sources:
-            ids = stored_ids(index)
-            ids = ids[~np.isin(ids, drop)]
-            parts.append(segment_vectors(index, ids))
-            id_parts.append(ids)
-        vectors = np.vstack(parts) if parts else np.zeros((0, dimension), np.float32)
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.int64)
-        order = np.argsort(ids)
-        return new_segment_index(vectors[order], ids[order], dimension, None)
-    target = faiss.clone_index(family)
-    _as_ivf(target).set_direct_map_type(faiss.DirectMap.NoMap)
-    for index, source_family in sources:
-        if source_family == family_id:
-            _as_ivf(index).set_direct_map_type(faiss.DirectMap.NoMap)
-            target.merge_from(index, 0)
-        else:
-            ids = stored_ids(index)
-            ids = ids[~np.isin(ids, drop)]
-            if len(ids):
-                target.add_with_ids(segment_vectors(index, ids), ids)
-    if len(drop):
-        target.remove_ids(faiss.IDSelectorBatch(drop))
-    _as_ivf(target).set_direct_map_type(faiss.DirectMap.Hashtable)
-    return target
+    index = VectorIndex.read(path, nprobe)
+    return Segment(segment_id, file, family, index, np.sort(index.ids()))
 
 
 class VectorView:
@@ -372,7 +512,7 @@ class VectorView:
                 if len(wanted) * 8 < len(seg.ids):  # a few: one lookup each beats decoding all
                     out[mine] = np.vstack([seg.index.reconstruct(int(p)) for p in wanted])
                 else:
-                    out[mine] = segment_vectors(seg.index, wanted)
+                    out[mine] = seg.index.vectors_of(wanted)
                 found |= mine
         if not found.all():
             raise KeyError(f"no segment holds passages {ids[~found][:5].tolist()}")
@@ -401,26 +541,7 @@ class VectorView:
         return scores, ids
 
     def _search_segment(self, seg: Segment, queries: np.ndarray, k: int, allowed: np.ndarray | None):
-        size = len(seg.ids)
-        dead = self.deleted.get(seg.id)
-        if allowed is not None:  # filter ids come from live rows only: no mask needed
-            params = search_parameters(seg.index, allowed, self.ntotal)
-            return seg.index.search(queries, min(k, size), params=params)
-        if dead is None or not len(dead):
-            return seg.index.search(queries, min(k, size))
-        if len(dead) <= OVERFETCH_LIMIT:
-            scores, ids = seg.index.search(queries, min(k + len(dead), size))
-            ids = np.where(np.isin(ids, dead), -1, ids)
-            return scores, ids
-        inner = faiss.IDSelectorBatch(dead)
-        outer = faiss.IDSelectorNot(inner)
-        ivf = _as_ivf(seg.index)
-        params = (
-            faiss.SearchParameters(sel=outer)
-            if ivf is None
-            else faiss.SearchParametersIVF(sel=outer, nprobe=ivf.nprobe)
-        )
-        return seg.index.search(queries, min(k, size), params=params)
+        return seg.index.search(queries, k, allowed, skip=self.deleted.get(seg.id), total=self.ntotal)
 
     def segment_of(self, pid: int) -> Segment | None:
         for seg in self.segments:

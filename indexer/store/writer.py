@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import apsw
-import faiss
 import numpy as np
 from dalil.indexer.analysis.cleaning import CleanArticle
 from dalil.indexer.analysis.splitting import Passage
@@ -69,15 +68,7 @@ from dalil.indexer.store.layout import (
 )
 from dalil.indexer.store.reader import IndexReader
 from dalil.indexer.store.uncommitted import in_progress, settled, write_faiss
-from dalil.indexer.store.vectors import (
-    VectorIndexSettings,
-    all_vectors,
-    build_vector_index,
-    empty_family,
-    flat_index,
-    new_segment_index,
-    segment_vectors,
-)
+from dalil.indexer.store.vectors import VectorIndex, VectorIndexSettings
 from dalil.indexer.store.vocabulary import (
     MAX_ADDED_WORDS,
     MIN_COUNT,
@@ -165,7 +156,7 @@ class IndexBuilder:
         self.settings = settings
         self._db = open_for_writing(self.path / DATABASE, create=True)
         self._db.execute("BEGIN")
-        self._vectors = flat_index(int(encoder_info["dimension"]))  # exact until commit picks the type
+        self._vectors = VectorIndex.empty(int(encoder_info["dimension"]))  # exact until commit picks the type
         self.tuning_queries: np.ndarray | None = None  # query-side vectors for tuning an IVF index
         self._next_passage_id = 0
         self._fingerprint = f"{0:064x}"
@@ -186,9 +177,7 @@ class IndexBuilder:
         return ids
 
     def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        self._vectors.add_with_ids(
-            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-        )
+        self._vectors.add(vectors, np.asarray(ids, dtype=np.int64))
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -197,19 +186,17 @@ class IndexBuilder:
 
     def commit(self) -> Path:
         """Finish the files, verify them by re-opening, then switch CURRENT to this generation."""
-        if self._vectors.ntotal != self.passages:
-            raise StoreError(f"internal error: {self._vectors.ntotal} vectors for {self.passages} passages")
+        if self._vectors.size != self.passages:
+            raise StoreError(f"internal error: {self._vectors.size} vectors for {self.passages} passages")
         self._db.execute("INSERT INTO passages_fts (passages_fts) VALUES ('optimize')")
-        index, section = build_vector_index(
-            *all_vectors(self._vectors), self.vector_settings, self.tuning_queries
-        )
+        index, section = VectorIndex.build(*self._vectors.all(), self.vector_settings, self.tuning_queries)
         self._vectors = index
         family_id = None
         if "nlist" in section:
-            name = write_faiss(empty_family(index), self.path / FAMILIES, "fam")
+            name = write_faiss(index.family(), self.path / FAMILIES, "fam")
             settled(name)
             family_id = insert_family(self._db, name, self.passages, section)
-        name = write_faiss(index, self.path / SEGMENTS, "seg")
+        name = write_faiss(index.native, self.path / SEGMENTS, "seg")
         settled(name)  # inside this build's own directory: no other writer clears debris there
         insert_segment(self._db, name, family_id, self.passages, (0, self._next_passage_id - 1), 1)
         write_meta(self._db, self._meta(section))
@@ -273,7 +260,7 @@ class LiveWriter:
         except BaseException:
             self.db.close()
             raise
-        self._segments: dict[str, faiss.Index] = {}  # segment files read for vectors_of
+        self._segments: dict[str, VectorIndex] = {}  # segment files read for vectors_of
 
     @property
     def encoder_id(self) -> str:
@@ -315,11 +302,11 @@ class LiveWriter:
                 raise IndexCorruptError(f"index at {self.path} is damaged: no segment holds passage {pid}")
             if file[0] not in self._segments:
                 try:
-                    self._segments[file[0]] = faiss.read_index(str(self.path / SEGMENTS / file[0]))
+                    self._segments[file[0]] = VectorIndex.read(self.path / SEGMENTS / file[0])
                 except RuntimeError as exc:
                     damaged = f"index at {self.path} is damaged: cannot read {file[0]}"
                     raise IndexCorruptError(damaged) from exc
-            out[row] = segment_vectors(self._segments[file[0]], np.array([pid], np.int64))[0]
+            out[row] = self._segments[file[0]].vectors_of(np.array([pid], np.int64))[0]
         return out
 
     def words_to_add(self, occurrences: Mapping[str, int]) -> list[str]:
@@ -376,8 +363,8 @@ class LiveWriter:
         if upserts:
             vectors = np.vstack([c.vectors for c in upserts]).astype(np.float32)
             all_ids = np.array([i for ids in ids_per_article for i in ids], dtype=np.int64)
-            index = new_segment_index(vectors, all_ids, self.dimension, None)
-            segment = write_faiss(index, self.path / SEGMENTS, "seg")
+            index = VectorIndex.new(vectors, all_ids, self.dimension, None)
+            segment = write_faiss(index.native, self.path / SEGMENTS, "seg")
             written = (self.path / SEGMENTS / segment).stat().st_size
         try:
             commit, tombstones = self._apply(
