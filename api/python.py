@@ -74,7 +74,7 @@ class BuildResult:
             passages=summary.passages,
             seconds=summary.seconds,
             skipped=[str(p) for p in summary.problems],
-            empty_after_cleaning=summary.skipped_articles,
+            empty_after_cleaning=summary.empty_after_cleaning,
         )
 
 

@@ -42,7 +42,7 @@ class BuildSummary:
     passages: int
     seconds: float
     problems: list[Problem] = field(default_factory=list)
-    skipped_articles: int = 0  # read, but nothing left after cleaning
+    empty_after_cleaning: int = 0  # articles read, but nothing left after cleaning
 
     @property
     def passages_per_second(self) -> float:
@@ -262,7 +262,7 @@ def build_from_prepared(
     writer = IndexBuilder(Path(out), encoder_info, {"split": asdict(settings)}, vector_settings)
     vocabulary = VocabularyCounter()
     sampler = Reservoir(writer.vector_settings.tuning_queries)
-    skipped = 0
+    empty_after_cleaning = 0
     try:
         with writer_lock(Path(out), wait):  # one writer at a time; the kernel frees it if we die
             pending_ids: list[int] = []
@@ -281,7 +281,7 @@ def build_from_prepared(
                 for article, passages in prepared:
                     bar.update(1)
                     if not passages:
-                        skipped += 1
+                        empty_after_cleaning += 1
                         continue
                     pending_ids += writer.add_article(article, passages)
                     vocabulary.add(article.text)
@@ -313,7 +313,13 @@ def build_from_prepared(
     seconds = time.perf_counter() - started
     log.info("built %s: %d articles, %d passages in %.1fs", final, writer.articles, writer.passages, seconds)
     return BuildSummary(
-        Path(out), writer.generation, writer.articles, writer.passages, seconds, report.problems, skipped
+        Path(out),
+        writer.generation,
+        writer.articles,
+        writer.passages,
+        seconds,
+        report.problems,
+        empty_after_cleaning,
     )
 
 

@@ -56,21 +56,21 @@ def test_each_kind_answers_the_same_verbs(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("skipped", [10, OVERFETCH_LIMIT + 50])  # masked after, or a FAISS selector
-def test_skipped_ids_never_come_back_and_the_rest_rank_as_without_them(kind, skipped):
+@pytest.mark.parametrize("count", [10, OVERFETCH_LIMIT + 50])  # masked after, or a FAISS selector
+def test_excluded_ids_never_come_back_and_the_rest_rank_as_without_them(kind, count):
     index, vectors, ids = _built(kind)
     queries = vectors[:5]
     _, plain = _search_everything(index, queries, 60)
     best = plain[:, :2].ravel()  # each question's two best answers are deleted, and others to the count
     rest = ids[~np.isin(ids, best)]
-    others = rest[len(rest) - (skipped - len(set(best.tolist()))) :]
-    skip = np.unique(np.concatenate([best, others]))
-    assert len(skip) == skipped
-    _, found = _search_everything(index, queries, 10, skip=skip)
+    others = rest[len(rest) - (count - len(set(best.tolist()))) :]
+    excluded = np.unique(np.concatenate([best, others]))
+    assert len(excluded) == count
+    _, found = _search_everything(index, queries, 10, excluded=excluded)
     for row, wanted in zip(found, plain, strict=True):
         kept = [int(i) for i in row if i >= 0]
-        assert not set(kept) & set(skip.tolist())
-        assert kept[:5] == [int(i) for i in wanted if i not in set(skip.tolist())][:5]
+        assert not set(kept) & set(excluded.tolist())
+        assert kept[:5] == [int(i) for i in wanted if i not in set(excluded.tolist())][:5]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -70,8 +70,9 @@ CREATE TABLE families (
 -- A merge drops the vectors and these rows together.
 CREATE TABLE tombstones (passage_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
 -- What `dalil ingest` has taken in, written in the same commit as the articles it gave: an item
--- (feed entry or corpus record) is skipped while its raw hash is unchanged, a file while its size
--- and modification time are, and a feed is asked with its last ETag / Last-Modified.
+-- (feed entry or corpus record) is passed over (counted `unchanged`) while its raw hash is
+-- unchanged, a file while its size and modification time are, and a feed is asked with its last
+-- ETag / Last-Modified.
 CREATE TABLE ingested (key TEXT PRIMARY KEY, raw_hash TEXT NOT NULL, article_id TEXT, at TEXT NOT NULL);
 -- Each passage text's tokens as indexing analysed them (indexer/analysis/terms.py encode_tokens:
 -- offsets, normalised form, light stem), so highlighting and the confidence read them instead of

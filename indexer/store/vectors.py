@@ -6,7 +6,7 @@
   float32), so a query scans only `nprobe` cells.
 
 `VectorIndex` gives both the same verbs — `ids`, `vectors_of`, `all`, `search` (with a filter or
-with ids to skip), `describe`, `family`, `add` — and `VectorIndex.build`, `.read`, `.new` and
+with ids to exclude), `describe`, `family`, `add` — and `VectorIndex.build`, `.read`, `.new` and
 `.merged` make one; `FlatVectors` and `IvfVectors` hold what differs, so no caller branches on the
 kind. Lucene's `KnnVectorsFormat` is the same idea: one reader/writer face over several layouts.
 
@@ -35,7 +35,7 @@ log = logging.getLogger("dalil.indexer")
 
 NPROBE_LADDER = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
-# A search that skips at most this many ids asks for k + that many and filters after: any
+# A search that excludes at most this many ids asks for k + that many and filters after: any
 # IDSelector turns off FAISS's BLAS path for flat search (a 512-question batch went from 355 ms to
 # 6 s, shared/notes), and merges keep deleted counts low.
 OVERFETCH_LIMIT = 256
@@ -180,26 +180,26 @@ class VectorIndex:
         queries: np.ndarray,
         k: int,
         allowed: np.ndarray | None = None,
-        skip: np.ndarray | None = None,
+        excluded: np.ndarray | None = None,
         total: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k best stored vectors per query, -1 ids where fewer are found.
 
-        `allowed`: only these ids (a filter, applied inside FAISS). `skip`: never these ids (a
-        segment's deleted vectors; asked for k + len(skip) and masked after when they are few).
+        `allowed`: only these ids (a filter, applied inside FAISS). `excluded`: never these ids (a
+        segment's deleted vectors; asked for k + len(excluded) and masked after when they are few).
         `total`: live passages of the whole index when this is a segment of it (an IVF search
         widens nprobe by how selective the filter is over the whole index).
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, self.size)
-        if allowed is not None:  # filter ids come from live rows only: nothing to skip
+        if allowed is not None:  # filter ids come from live rows only: nothing to exclude
             return self.native.search(queries, k, params=self.parameters(allowed, total))
-        if skip is None or not len(skip):
+        if excluded is None or not len(excluded):
             return self.native.search(queries, k)
-        if len(skip) <= OVERFETCH_LIMIT:
-            scores, ids = self.native.search(queries, min(k + len(skip), self.size))
-            return scores, np.where(np.isin(ids, skip), -1, ids)
-        outer = faiss.IDSelectorNot(faiss.IDSelectorBatch(skip))
+        if len(excluded) <= OVERFETCH_LIMIT:
+            scores, ids = self.native.search(queries, min(k + len(excluded), self.size))
+            return scores, np.where(np.isin(ids, excluded), -1, ids)
+        outer = faiss.IDSelectorNot(faiss.IDSelectorBatch(excluded))
         return self.native.search(queries, k, params=self._with_selector(outer))
 
     def parameters(
@@ -541,7 +541,7 @@ class VectorView:
         return scores, ids
 
     def _search_segment(self, seg: Segment, queries: np.ndarray, k: int, allowed: np.ndarray | None):
-        return seg.index.search(queries, k, allowed, skip=self.deleted.get(seg.id), total=self.ntotal)
+        return seg.index.search(queries, k, allowed, excluded=self.deleted.get(seg.id), total=self.ntotal)
 
     def segment_of(self, pid: int) -> Segment | None:
         for seg in self.segments:
