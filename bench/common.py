@@ -29,10 +29,14 @@ def pct(values: list[float], p: float) -> float:
 
 
 def start_server(
-    index: Path, env: dict | None = None, extra: tuple[str, ...] = (), wait_s: float = 60.0
+    index: Path,
+    env: dict | None = None,
+    extra: tuple[str, ...] = (),
+    wait_s: float = 60.0,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """`dalil serve [extra]` in its own process (and process group); returns it and its URL once
-    /ready answers."""
+    /ready answers. `log`: where its stderr goes (the server's log), else nowhere."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,7 +44,7 @@ def start_server(
         [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port), *extra],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=open(log, "ab") if log is not None else subprocess.DEVNULL,  # noqa: SIM115 - the child's
         env={**os.environ, **(env or {})},
         start_new_session=True,  # a Ray server's cluster processes can be stopped with its group
     )

@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--server-log", help="append the servers' logs (stderr) to this file")
     args = parser.parse_args()
     pool = questions()
     baseline_sample = {lang: texts[-100:] for lang, texts in pool.items()}  # never asked of a server
@@ -156,7 +157,8 @@ def main() -> None:
     runs = [("Arabic", pool["ar"]), ("English", pool["en"]), ("mixed", mixed)]
     for workers in [int(w) for w in args.workers.split(",")]:
         for label, texts in runs:  # a fresh server per run: every question of a run is new to it
-            proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180)
+            log = Path(args.server_log) if args.server_log else None
+            proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180, log=log)
             try:
                 wrk(url, warm, 2, 3, warm_up=True)
                 r = wrk(url, [f"/search?q={quote(q)}&k=10" for q in texts], args.concurrency, args.seconds)
@@ -165,7 +167,9 @@ def main() -> None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=30)
             rps = r["requests"] / r["seconds"]
-            errors = int(r["errors"] + r["non2xx"])
+            errors = f"{int(r['errors'] + r['non2xx'])}"
+            if r["non2xx"]:
+                errors += f" ({int(r['non2xx'])} non-2xx)"
             ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
             shares = "+".join(f"{x:.0f}" for x in each)
             print(
