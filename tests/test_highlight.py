@@ -157,3 +157,22 @@ def test_an_index_without_stored_tokens_answers_the_same(seed_index, tmp_path, s
             ]
     finally:
         legacy.close()
+
+
+def test_the_lexical_query_keeps_the_best_counterparts_and_highlighting_all(encoder):
+    """An English word's lexical query ORs its LEXICAL_COUNTERPARTS best-aligned Arabic words (each
+    one costs BM25 a posting list); highlighting and matching still mark every aligned word."""
+    from dalil.indexer.store.vocabulary import Vocabulary
+    from dalil.search import crosslingual
+
+    words = ["الصين", "الصينية", "للصين", "بالصين", "الصيني", "روسيا", "الروسية", "لروسيا", "مصر"]
+    table = Vocabulary.empty(encoder.dimension).with_additions(words, encoder.encode_queries(words))
+    terms = crosslingual.CrossLingualTerms(table, encoder)
+    question = "Chinese and Russian cooperation"
+    ranked = terms.ranked_terms_by_word(question)
+    cap = crosslingual.LEXICAL_COUNTERPARTS
+    assert cap is not None and any(len(best) > cap for best in ranked.values())  # the cap binds here
+    expected = {w for best in ranked.values() for w in best[:cap]}
+    assert set(terms.arabic_query_terms(question).exact) == expected
+    assert terms.arabic_terms(question) == {w for best in ranked.values() for w in best}
+    assert set(terms.arabic_terms_by_word(question)["chinese"]) == set(ranked["chinese"])
