@@ -48,7 +48,6 @@ def relevance(cache: Path, caps: list[int | None], encoder) -> None:
         print("| per word | view | A: R@1 | A: MRR@10 | B: R@1 | B: MRR@10 |\n|---|---|---|---|---|---|")
         for cap in caps:
             crosslingual.LEXICAL_COUNTERPARTS = cap
-            searcher.translations.arabic_terms_by_word.cache_clear()
             result = evaluate(searcher, lset, ["hybrid"])
             for view, by_mode in result.metrics.items():
                 m = by_mode["hybrid"]

@@ -43,8 +43,7 @@ class CrossLingualTerms:
         # An English question's words are looked up twice: by its lexical channel and by highlighting
         # (and matching), in the same answer; the table is fixed for this object's life, so the
         # answer for a question is kept (read-only) rather than searched for again.
-        self.ranked_terms_by_word = functools.lru_cache(maxsize=QUESTIONS_KEPT)(self._lookup)
-        self.arabic_terms_by_word = functools.lru_cache(maxsize=QUESTIONS_KEPT)(self._as_sets)
+        self.arabic_terms_by_word = functools.lru_cache(maxsize=QUESTIONS_KEPT)(self._lookup)
 
     def arabic_terms(self, question: str) -> frozenset[str]:
         """Normalised Arabic words aligned with the question's words (empty without a vocabulary)."""
@@ -53,16 +52,13 @@ class CrossLingualTerms:
     def arabic_query_terms(self, question: str) -> QueryTerms:
         """The aligned Arabic words as a lexical query: their forms, and their light stems of three
         letters or more (as highlighting matches them)."""
-        ranked = self.ranked_terms_by_word(question).values()
+        ranked = self.arabic_terms_by_word(question).values()
         words = tuple(sorted({w for best in ranked for w in best[:LEXICAL_COUNTERPARTS]}))
         return QueryTerms(words, match_stems(words))
 
-    def _as_sets(self, question: str) -> Mapping[str, frozenset[str]]:
-        return MappingProxyType({w: frozenset(t) for w, t in self.ranked_terms_by_word(question).items()})
-
     def _lookup(self, question: str) -> Mapping[str, tuple[str, ...]]:
         """For each Latin content word of the question (normalised), its aligned Arabic words, best
-        first (`ranked_terms_by_word`, which keeps the answers of recent questions)."""
+        first (`arabic_terms_by_word`, which keeps the answers of recent questions)."""
         if self.vocabulary is None or not len(self.vocabulary.words):
             return MappingProxyType({})
         words = tuple(w for w in query_terms(question, latin_only=True).exact if not w.isdigit())[:_MAX_WORDS]

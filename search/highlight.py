@@ -29,7 +29,7 @@ class Highlight:
     snippet_end: int = 0
 
 
-def match_groups(question: str, translations: Mapping[str, frozenset[str]] | None = None) -> list[QueryTerms]:
+def match_groups(question: str, translations: Mapping[str, Sequence[str]] | None = None) -> list[QueryTerms]:
     """One group of forms per content word of the question: the word (normalised, and its light stem
     when that has three letters or more) and, for a Latin word, the Arabic words aligned with it
     (search/crosslingual.py). A passage word matches the question when it is in one of the groups."""
@@ -84,7 +84,7 @@ def groups_held(text: str | Forms, groups: Sequence[QueryTerms]) -> set[int]:
 def match_offsets(
     text: str,
     question: str,
-    translations: Mapping[str, frozenset[str]] | None = None,
+    translations: Mapping[str, Sequence[str]] | None = None,
     stored: StoredTokens | None = None,
     terms: tuple[set[str], set[str]] | None = None,
 ) -> list[tuple[int, int]]:
@@ -111,7 +111,7 @@ def highlight(
     text: str,
     question: str,
     max_chars: int = SNIPPET_CHARS,
-    translations: Mapping[str, frozenset[str]] | None = None,
+    translations: Mapping[str, Sequence[str]] | None = None,
     stored: StoredTokens | None = None,
     terms: tuple[set[str], set[str]] | None = None,
 ) -> Highlight:

@@ -287,7 +287,7 @@ class Searcher:
         ranking: list[tuple[int, float]],
         dense: list[tuple[int, float]] | None,
         rows: Mapping[int, object],
-        translations: Mapping[str, frozenset[str]],
+        translations: Mapping[str, Sequence[str]],
         snap: IndexView,
     ) -> Confidence | None:
         feats = self._confidence_features(question, ranking, dense, rows, translations, snap)
@@ -299,7 +299,7 @@ class Searcher:
         ranking: list[tuple[int, float]],
         dense: list[tuple[int, float]] | None,
         rows: Mapping,
-        translations: Mapping[str, frozenset[str]],
+        translations: Mapping[str, Sequence[str]],
         snap: IndexView,
     ) -> tuple[float, ...] | None:
         """(c1, gap, coverage…) of search/confidence.py; None without a dense ranking (lexical mode)."""
@@ -530,7 +530,7 @@ class Searcher:
                     self._additions_seen = len(words)
         return self.translations
 
-    def _translations(self, query: str, snap: IndexView) -> Mapping[str, frozenset[str]]:
+    def _translations(self, query: str, snap: IndexView) -> Mapping[str, Sequence[str]]:
         """Arabic words for each of a non-Arabic question's words (for highlighting and matching)."""
         return self.translations_at(snap).arabic_terms_by_word(query) if script_of(query) != "ar" else {}
 
@@ -540,7 +540,7 @@ class Searcher:
         rows: dict,
         query: str,
         offset: int = 0,
-        translations: Mapping[str, frozenset[str]] | None = None,
+        translations: Mapping[str, Sequence[str]] | None = None,
         terms: tuple[set[str], set[str]] | None = None,
     ) -> list[Hit]:
         """Hits for ranked passages, the question's words (and `translations`, an English
