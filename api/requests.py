@@ -7,12 +7,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from dalil.indexer.corpus import LIMITS, ArticleProblem, article_from_record, iso_date
+from dalil.indexer.corpus import LIMITS, ArticleProblem, RawArticle, article_from_record, iso_date
 from dalil.search.confidence import confidence_fields
 from dalil.search.options import DEFAULT_OPTIONS, MAX_QUERY_CHARS, MODES, SORTS, Filters, SearchOptions
 from dalil.search.ordering import MAX_HALF_LIFE_DAYS
 from dalil.search.searcher import Searcher
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 MAX_HTTP_K = 100
 MAX_OFFSET = 900
@@ -268,6 +268,7 @@ class ArticleIn(BaseModel):
     )
     url: str | None = Field(None, max_length=LIMITS["url"])
     lang: str = Field("ar", max_length=LIMITS["lang"])
+    _article: RawArticle = PrivateAttr()
 
     @field_validator("id", "text")
     @classmethod
@@ -286,16 +287,17 @@ class ArticleIn(BaseModel):
 
     @model_validator(mode="after")
     def _an_article(self) -> ArticleIn:
-        """indexer/corpus.py's one rule, which the fields above state for the schema."""
+        """indexer/corpus.py's one rule, which the fields above state for the schema; the article
+        it reads is kept for `raw()`, so a request's articles are read once."""
         try:
-            article_from_record(self.model_dump(mode="json"))
+            self._article = article_from_record(self.model_dump(mode="json"))
         except ArticleProblem as problem:
             raise ValueError(str(problem)) from None
         return self
 
-    def raw(self):
+    def raw(self) -> RawArticle:
         """The article as a corpus file's line with these fields would be read."""
-        return article_from_record(self.model_dump(mode="json"))
+        return self._article
 
 
 class ArticleBatch(BaseModel):
