@@ -40,14 +40,16 @@ def start_server(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port), *extra],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "ab") if log is not None else subprocess.DEVNULL,  # noqa: SIM115 - the child's
-        env={**os.environ, **(env or {})},
-        start_new_session=True,  # a Ray server's cluster processes can be stopped with its group
-    )
+    command = [sys.executable, "-m", "dalil.api.cli", "serve", "--index", str(index), "--port", str(port)]
+    with open(log if log is not None else os.devnull, "ab") as stderr:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [*command, *extra],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,  # a Ray server's cluster processes can be stopped with its group
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
