@@ -299,6 +299,7 @@ def _add_service_routes(app: FastAPI, live: ServedIndex) -> None:
             "size_bytes": size,
             "lexical": m.get("lexical"),
             "faiss": m.get("faiss"),
+            "query_engines": live.get().query_engines(),
         }
 
 

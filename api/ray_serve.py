@@ -26,7 +26,7 @@ import numpy as np
 from dalil.api.app import create_app
 from dalil.api.served import WRITE_WAIT
 from dalil.indexer.corpus import RawArticle
-from dalil.indexer.encoders.engines import load_encoder, spec_from_description
+from dalil.indexer.encoders.engines import load_encoder, quick_engine, spec_from_description
 from dalil.indexer.encoders.threads import limit_threads_in_environment
 from dalil.indexer.store import index_metadata, resolve_generation, shard_of
 from dalil.indexer.update import UpdateSummary, update_index
@@ -118,6 +118,10 @@ class QueryEncoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(texts)
 
+    def encode_quick(self, texts: list[str]) -> np.ndarray:
+        """Arabic questions and English words: the int8 twin where there is one (search/searcher.py)."""
+        return quick_engine(self.encoder).encode_queries(texts)
+
 
 def _result(response, resend, what: str, timeout: float = CALL_TIMEOUT):
     """The answer to a deployment call. While Ray replaces a lost replica the call is sent again
@@ -139,14 +143,18 @@ def _result(response, resend, what: str, timeout: float = CALL_TIMEOUT):
 class RemoteEncoder:
     """The query encoder deployment, where `Searcher` expects an encoder."""
 
-    def __init__(self, handle, description: dict) -> None:
+    def __init__(self, handle, description: dict, method: str = "encode_queries") -> None:
         self._handle = handle
+        self._method = method
         self.model_id = description["id"]
         self.dimension = int(description["dimension"])
+        # the deployment's quick engine (engines.quick_engine), called as an encoder of its own
+        quick = method == "encode_queries"
+        self.quick = RemoteEncoder(handle, description, "encode_quick") if quick else None
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         def send():
-            return self._handle.encode_queries.remote(list(texts))
+            return getattr(self._handle, self._method).remote(list(texts))
 
         return _result(send(), send, "the query encoder")
 

