@@ -119,7 +119,7 @@ class QueryEncoder:
         return self.encoder.encode_queries(texts)
 
     def encode_quick(self, texts: list[str]) -> np.ndarray:
-        """Arabic questions and English words: the int8 twin where there is one (search/searcher.py)."""
+        """Arabic questions: the int8 twin where there is one (search/searcher.py)."""
         return quick_engine(self.encoder).encode_queries(texts)
 
 

