@@ -99,12 +99,27 @@ def rss_mib(root_pid: int) -> tuple[float, list[float]]:
     return sum(each), each
 
 
+def wrk_threads(concurrency: int) -> int:
+    return min(2, concurrency)  # wrk needs a connection per thread
+
+
+def mixed_for_threads(arabic: list[str], english: list[str], threads: int) -> list[str]:
+    """Arabic and English questions alternating *within each wrk thread's share*: wrk's script gives
+    line i to thread i mod threads, so a plain ar, en, ar, en list would send every Arabic question
+    through one thread and every English one through the other, and the faster Arabic answers would
+    make most of the run (the mixed rows before 2026-12-04 were skewed that way)."""
+    out = []
+    for start in range(0, min(len(arabic), len(english)) - threads + 1, threads):
+        out += arabic[start : start + threads] + english[start : start + threads]
+    return out
+
+
 def wrk(url: str, paths: list[str], concurrency: int, seconds: int, warm_up: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         script, listing = Path(tmp) / "s.lua", Path(tmp) / "paths"
         script.write_text(WRK_SCRIPT)
         listing.write_text("\n".join(paths) + "\n")
-        threads = min(2, concurrency)  # wrk needs a connection per thread
+        threads = wrk_threads(concurrency)
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "30s",
              "-s", str(script), url, "--", str(listing), str(threads)],
@@ -166,7 +181,7 @@ def main() -> None:
     engines = {"no": [False], "yes": [True], "both": [False, True]}[args.exact_queries]
     warm = [f"/search?q={quote(q)}&k=10" for lang in ("ar", "en") for q in pool[lang][-40:]]
     pool = {lang: texts[:-40] for lang, texts in pool.items()}
-    mixed = [q for pair in zip(pool["ar"], pool["en"], strict=False) for q in pair]
+    mixed = mixed_for_threads(pool["ar"], pool["en"], wrk_threads(args.concurrency))
     runs = [("Arabic", pool["ar"]), ("English", pool["en"]), ("mixed", mixed)]
     runs = [run for run in runs if run[0] in args.questions.split(",")]
     for workers, (label, texts), exact in itertools.product(

@@ -29,13 +29,16 @@ _BATCHERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BATCHERS_LOCK = threading.Lock()
 
 
-def query_batcher(encoder) -> QueryBatcher:
-    """The one batcher of an encoder's `encode_queries` (every searcher over it shares its thread:
-    a server that reloads its index keeps one)."""
+def query_batcher(encoder, purpose: str = "questions") -> QueryBatcher:
+    """The batcher of an encoder's `encode_queries` for one purpose (every searcher over it shares
+    its thread: a server that reloads its index keeps one). An English question's words have their
+    own ("words"), so that they are embedded on the second core while its question is on the first,
+    rather than after it (ONNX Runtime sessions take concurrent runs)."""
     with _BATCHERS_LOCK:
-        found = _BATCHERS.get(encoder)
+        mine = _BATCHERS.setdefault(encoder, {})
+        found = mine.get(purpose)
         if found is None:
-            found = _BATCHERS[encoder] = QueryBatcher(encoder.encode_queries)
+            found = mine[purpose] = QueryBatcher(encoder.encode_queries)
         return found
 
 

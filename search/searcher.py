@@ -179,12 +179,13 @@ class Searcher:
         # Arabic questions: the int8 twin where there is one (a third of the fp32 time here; answers
         # unchanged, docs/relevance.md); its own thread makes its calls.
         self.embed_quick = self.embed_queries if quick is encoder else query_batcher(quick)
+        self.embed_words = query_batcher(encoder, "words")  # beside the question, not after it
         self.query_vectors = EmbeddingCache(self._embed_questions, QUERY_CACHE_SIZE)
         self.overlap_channels = True
         built = Vocabulary.open(index.path, index.manifest.get("vocabulary"))
         self.built_vocabulary = built if built is not None else Vocabulary.empty(encoder.dimension)
         self.translations = CrossLingualTerms(
-            self.built_vocabulary, encoder, EmbeddingCache(self.embed_queries, QUERY_CACHE_SIZE)
+            self.built_vocabulary, encoder, EmbeddingCache(self.embed_words, QUERY_CACHE_SIZE)
         )
         self.follow_additions = True  # False keeps `translations` as set (tests that hold it equal)
         self._additions_seen = 0
