@@ -193,7 +193,7 @@ def materialized_int8_onnx_model(cache_dir: Path | None = None) -> Path:
     target = source.with_name(INT8_ONNX_FILE)
     if target.is_file():
         return target
-    _announce(f"quantising the ONNX model to int8, once, into {target}")
+    _announce(f"quantising the ONNX model to int8, once, into {target}", "a few seconds")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     staging = target.with_name(f".{INT8_ONNX_FILE}.{os.getpid()}.tmp")
@@ -292,12 +292,10 @@ class QueryTokenizer:
 _SPACE_RUNS = re.compile(" {2,}")
 
 
-def _announce(message: str) -> None:
-    """A one-time step of ~10-20 s: say so, so a first run does not look stuck."""
-    import logging
-
+def _announce(message: str, takes: str = "about 20 s") -> None:
+    """A one-time step that takes a while: say so, so a first run does not look stuck."""
     # INFO, not WARNING: nothing is wrong, the wait is expected once (the CLI shows dalil.models' INFO).
-    logging.getLogger("dalil.models").info("%s (about 20 s)", message)
+    logging.getLogger("dalil.models").info("%s (%s)", message, takes)
 
 
 def _file_digest(path: Path) -> str:
