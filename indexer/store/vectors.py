@@ -234,6 +234,16 @@ class VectorIndex:
         raise NotImplementedError
 
 
+class _Pinned:
+    """Numpy's view of memory another object owns: the array made from it (`np.asarray`) has this
+    as its base, so the owner lives as long as the array or any view of it."""
+
+    def __init__(self, view: np.ndarray, owner: object) -> None:
+        self.__array_interface__ = view.__array_interface__
+        self._view = view
+        self._owner = owner
+
+
 class FlatVectors(VectorIndex):
     """Exact search over every stored vector (`IDMap2,Flat`)."""
 
@@ -241,12 +251,15 @@ class FlatVectors(VectorIndex):
         return faiss.vector_to_array(self.native.id_map).astype(np.int64)
 
     def all(self) -> tuple[np.ndarray, np.ndarray]:
-        """(vectors, ids); the vectors are a view of FAISS's memory, not a copy."""
+        """(vectors, ids); the vectors are a view of FAISS's memory, not a copy, and keep the index
+        that owns it alive (a bare view outlived its index once the reader was dropped, and read
+        freed memory: tests/test_cluster.py compared garbage)."""
         ids = self.ids()
         if not len(ids):
             return np.zeros((0, self.d), np.float32), ids
         flat = faiss.downcast_index(self.native.index)
-        return faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.d).reshape(len(ids), self.d), ids
+        view = faiss.rev_swig_ptr(flat.get_xb(), len(ids) * self.d).reshape(len(ids), self.d)
+        return np.asarray(_Pinned(view, self.native)), ids
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
         if not len(ids):
