@@ -350,26 +350,26 @@ class E5OnnxEncoder:
     model_id = E5_SPACE_ID
     max_tokens = 508  # 512 positions, less <s>, </s> and the two tokens of "passage:"
 
-    def __init__(self, int8: bool = False) -> None:
+    def __init__(self, int8: bool = False, sharing: E5OnnxEncoder | None = None) -> None:
+        """`sharing`: an engine of these weights whose tokenizer and word-embedding table this one
+        uses too (`int8_twin`), instead of opening its own."""
         from dalil.indexer.encoders import materialize  # before the try: its except names it
 
         try:
+            import onnxruntime as ort
+            from dalil.indexer.encoders.threads import default_threads
+
             made = materialize.materialized_int8_onnx_model if int8 else materialize.materialized_onnx_model
             path = made()
-            self._tokenizer = materialize.QueryTokenizer(path.parent)
-            self._embeddings = RowFile(path.with_name(materialize.WORD_EMBEDDINGS_FILE))  # read, not mapped
+            if sharing is not None:
+                self._tokenizer, self._embeddings = sharing._tokenizer, sharing._embeddings
+            else:
+                self._tokenizer = materialize.QueryTokenizer(path.parent)
+                self._embeddings = RowFile(
+                    path.with_name(materialize.WORD_EMBEDDINGS_FILE)
+                )  # read, not mapped
         except (ImportError, materialize.MaterializeError, OSError, ValueError) as exc:
-            raise EncoderError(f"cannot prepare the ONNX model: {exc}") from exc
-        self._start_session(path, int8)
-        self.dimension = int(self._embeddings.shape[1])
-        # The engine for the questions that 8-bit matrix products embed as well as fp32 (Arabic
-        # ones): see `quick_engine`. None: this one.
-        self.quick: E5OnnxEncoder | None = None
-
-    def _start_session(self, path: Path, int8: bool) -> None:
-        import onnxruntime as ort
-        from dalil.indexer.encoders.threads import default_threads
-
+            raise EncoderError(f"cannot prepare the {'int8 ' if int8 else ''}ONNX model: {exc}") from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = default_threads()
         options.inter_op_num_threads = 1
@@ -379,30 +379,22 @@ class E5OnnxEncoder:
         # session is 34 MB smaller but questions take 2.3x as long).
         options.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.dimension = int(self._embeddings.shape[1])
         self.int8 = int8
         # int8 quantises each call's activations with one scale for the whole batch (padding
         # included), so a text's vector would depend on the texts beside it: one text per call keeps
         # a question's answer the same under load as alone (tests/test_quick_queries.py).
         self._run_size = 1 if int8 else 8
         self.version = ort.__version__
+        # The engine for the questions that 8-bit matrix products embed as well as fp32 (Arabic
+        # ones): see `quick_engine`. None: this one.
+        self.quick: E5OnnxEncoder | None = None
 
     def int8_twin(self) -> E5OnnxEncoder:
         """The same engine with its matrix products in int8, sharing this one's tokenizer and
         word-embedding table (a second ONNX Runtime session: the transformer's ~22 MB of int8
         weights, not a second copy of the rest)."""
-        from dalil.indexer.encoders import materialize
-
-        if self.int8:
-            return self
-        try:
-            path = materialize.materialized_int8_onnx_model()
-        except (ImportError, materialize.MaterializeError, OSError, ValueError) as exc:
-            raise EncoderError(f"cannot prepare the int8 ONNX model: {exc}") from exc
-        twin = object.__new__(E5OnnxEncoder)
-        twin._tokenizer, twin._embeddings, twin.dimension = self._tokenizer, self._embeddings, self.dimension
-        twin.quick = None
-        twin._start_session(path, int8=True)
-        return twin
+        return self if self.int8 else E5OnnxEncoder(int8=True, sharing=self)
 
     def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         """Texts in runs of near-equal token length: a batch is padded to its longest text, and on
